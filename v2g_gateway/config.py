@@ -1,0 +1,448 @@
+"""The one TOML config file, read into frozen pydantic models that reject unknown keys.
+
+Key names here are the user-facing contract of DESIGN.md section 5; add keys, never rename.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from v2g_gateway.errors import ConfigError
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Percent = Annotated[float, Field(ge=0, le=100)]
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def parse_hhmm(value: str) -> time:
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise ValueError(f"expected a local time as HH:MM, got {value!r}")
+    hh, mm = value.split(":")
+    return time(int(hh), int(mm))
+
+
+class GatewaySection(Section):
+    id: str = Field(default="home", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    state_dir: Path = Path("/var/lib/v2g-gateway")
+    timezone: str = "Europe/Berlin"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    tick_seconds: float = Field(default=60.0, gt=0, le=900)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name like Europe/Berlin)") from exc
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class OcppSection(Section):
+    host: str = "0.0.0.0"
+    port: int = Field(default=9000, ge=0, le=65535)
+    security_profile: Literal[1, 2, 3] = 1
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_ca_file: Path | None = None  # CA that signs charger client certificates (profile 3)
+    heartbeat_interval_s: int = Field(default=300, ge=10, le=86400)
+    meter_interval_s: int = Field(default=60, ge=1, le=3600)
+    ping_interval_s: float = Field(default=30.0, gt=0)
+    ping_timeout_s: float = Field(default=30.0, gt=0)
+    call_timeout_s: float = Field(default=30.0, gt=0)
+    max_frame_bytes: int = Field(default=65536, ge=1024)
+    max_messages_per_minute: int = Field(default=600, ge=10)
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> OcppSection:
+        if self.security_profile >= 2 and (self.tls_cert_file is None or self.tls_key_file is None):
+            raise ValueError(
+                f"security_profile {self.security_profile} needs tls_cert_file and tls_key_file"
+            )
+        if self.security_profile == 3 and self.tls_ca_file is None:
+            raise ValueError("security_profile 3 needs tls_ca_file (the CA of charger certificates)")
+        return self
+
+
+class ChargerSection(Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,48}$")
+    password: str | None = Field(default=None, min_length=16, max_length=40)
+    password_file: Path | None = None
+    credential: str | None = None  # name under $CREDENTIALS_DIRECTORY (systemd LoadCredential)
+    max_charge_w: float = Field(default=11000, gt=0, le=400_000)
+    max_discharge_w: float = Field(default=10000, ge=0, le=400_000)
+    min_discharge_w: float = Field(default=0, ge=0)
+    evse_count: int = Field(default=1, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ChargerSection:
+        given = [x for x in (self.password, self.password_file, self.credential) if x is not None]
+        if len(given) > 1:
+            raise ValueError("give only one of password, password_file, credential")
+        return self
+
+
+class VehicleSection(Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,48}$")
+    battery_kwh: float = Field(gt=0, le=300)
+    reserve_soc_percent: Percent = 40
+    max_soc_percent: Percent = 100
+    min_soc_percent: Percent = 10  # the lowest the car itself allows
+    max_charge_w: float | None = Field(default=None, gt=0)
+    max_discharge_w: float | None = Field(default=None, ge=0)
+    charge_efficiency: float = Field(default=0.95, gt=0, le=1)
+    discharge_efficiency: float = Field(default=0.95, gt=0, le=1)
+    charger: str | None = None  # the charger it normally uses; default: the only one
+    id_tokens: tuple[str, ...] = ()
+    evccid: str | None = None
+    soc_topic: str | None = None
+    make: str | None = None
+    model: str | None = None
+    year: int | None = Field(default=None, ge=1990, le=2100)
+
+    @model_validator(mode="after")
+    def _ordering(self) -> VehicleSection:
+        if not self.min_soc_percent <= self.reserve_soc_percent <= self.max_soc_percent:
+            raise ValueError(
+                "need min_soc_percent <= reserve_soc_percent <= max_soc_percent, got "
+                f"{self.min_soc_percent} / {self.reserve_soc_percent} / {self.max_soc_percent}"
+            )
+        return self
+
+
+class TariffPeriod(Section):
+    """A time-of-use period in local time; end <= start wraps past midnight."""
+
+    start: str
+    end: str
+    import_per_kwh: float
+    export_per_kwh: float = 0.0
+    days: tuple[Weekday, ...] = WEEKDAYS
+    months: tuple[Annotated[int, Field(ge=1, le=12)], ...] = tuple(range(1, 13))
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if v == "24:00":
+            return v
+        parse_hhmm(v)
+        return v
+
+
+class PricesSection(Section):
+    source: Literal[
+        "tariff", "entsoe", "nordpool", "energidataservice", "awattar", "octopus", "csv", "mqtt"
+    ] = "tariff"
+    area: str | None = None  # bidding zone, e.g. DE-LU, SE3, DK1, or Octopus region letter
+    currency: str = "EUR"
+    token: str | None = None
+    token_file: Path | None = None
+    base_url: str | None = None  # override the API address (tests, proxies)
+    product_code: str | None = None  # Octopus product, e.g. AGILE-24-10-01
+    csv_file: Path | None = None
+    csv_format: Literal["simple", "entsoe"] = "simple"
+    mqtt_topic: str | None = None
+    tariff: tuple[TariffPeriod, ...] = ()
+    # Composition into the user's real prices (per kWh in `currency`).
+    supplier_margin_per_kwh: float = 0.0
+    vat_percent: float = Field(default=0.0, ge=0, le=100)
+    grid_fee_per_kwh: float = 0.0
+    energy_tax_per_kwh: float = 0.0
+    export_factor: float = 1.0
+    export_fee_per_kwh: float = 0.0
+    export_fixed_per_kwh: float | None = None
+    max_age_hours: float = Field(default=36.0, gt=0)
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> PricesSection:
+        if self.source == "tariff" and not self.tariff:
+            raise ValueError("source = 'tariff' needs at least one [[prices.tariff]] period")
+        if self.source == "csv" and self.csv_file is None:
+            raise ValueError("source = 'csv' needs csv_file")
+        if self.source == "mqtt" and not self.mqtt_topic:
+            raise ValueError("source = 'mqtt' needs mqtt_topic")
+        if self.source in ("entsoe", "nordpool", "energidataservice", "octopus") and not self.area:
+            raise ValueError(f"source = {self.source!r} needs area")
+        return self
+
+
+class DeparturePlan(Section):
+    vehicle: str | None = None  # default: every vehicle
+    days: tuple[Weekday, ...] = WEEKDAYS
+    time: str
+    target_soc_percent: Percent = 80
+
+    @field_validator("time")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        parse_hhmm(v)
+        return v
+
+
+class DemandResponseSection(Section):
+    enabled: bool = True
+    max_power_w: float | None = Field(default=None, ge=0)
+
+
+class PreferencesSection(Section):
+    v2g_enabled: bool = True
+    v2h_only: bool = False
+    discharge_above_per_kwh: float | None = None
+    degradation_cost_per_kwh: float = Field(default=0.05, ge=0)
+    max_cycles_per_day: float = Field(default=1.0, gt=0)
+    grid_export_limit_w: float | None = Field(default=None, ge=0)
+    departures: tuple[DeparturePlan, ...] = ()
+    demand_response: DemandResponseSection = DemandResponseSection()
+    profile_validity_minutes: int = Field(default=15, ge=1, le=60)
+    soc_max_age_minutes: int = Field(default=30, ge=1, le=1440)
+
+
+class OutageSection(Section):
+    enabled: bool = True
+    mqtt_topic: str | None = None
+    payload_outage: str = "offline"
+    payload_normal: str = "online"
+    json_path: str | None = None  # e.g. "voltage" or "em:0.a_voltage"
+    voltage_below_v: float | None = Field(default=None, ge=0)
+    charger_voltage_below_v: float | None = Field(default=80.0, ge=0)
+    debounce_s: float = Field(default=2.0, ge=0)
+    restore_holdoff_s: float = Field(default=60.0, ge=0)
+    silence_timeout_s: float = Field(default=120.0, gt=0)
+    floor_soc_percent: Percent = 20
+    home_power_topic: str | None = None
+    home_power_json_path: str | None = None
+    fixed_backup_w: float = Field(default=3000.0, ge=0)
+
+
+class MqttSection(Section):
+    enabled: bool = True
+    host: str = "localhost"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    credential: str | None = None
+    protocol: Literal["3.1.1", "5"] = "5"
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    topic_prefix: str = Field(default="v2g", pattern=r"^[^#+]+$")
+    homeassistant_discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    min_publish_interval_s: float = Field(default=1.0, ge=0)
+
+
+class Config(Section):
+    gateway: GatewaySection = GatewaySection()
+    ocpp: OcppSection = OcppSection()
+    chargers: tuple[ChargerSection, ...] = ()
+    vehicles: tuple[VehicleSection, ...] = ()
+    prices: PricesSection = PricesSection(
+        tariff=(TariffPeriod(start="00:00", end="00:00", import_per_kwh=0.30, export_per_kwh=0.08),)
+    )
+    preferences: PreferencesSection = PreferencesSection()
+    outage: OutageSection = OutageSection()
+    mqtt: MqttSection = MqttSection()
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        ids = [c.id for c in self.chargers]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"chargers: duplicate id in {ids}")
+        vids = [v.id for v in self.vehicles]
+        if len(set(vids)) != len(vids):
+            raise ValueError(f"vehicles: duplicate id in {vids}")
+        for i, v in enumerate(self.vehicles):
+            if v.charger is not None and v.charger not in ids:
+                raise _RefError(f"vehicles[{i}].charger", f"unknown charger {v.charger!r} (known: {ids})")
+        for i, d in enumerate(self.preferences.departures):
+            if d.vehicle is not None and d.vehicle not in vids:
+                raise _RefError(
+                    f"preferences.departures[{i}].vehicle",
+                    f"unknown vehicle {d.vehicle!r} (known: {vids})",
+                )
+        return self
+
+    def charger(self, charger_id: str) -> ChargerSection | None:
+        return next((c for c in self.chargers if c.id == charger_id), None)
+
+    def vehicle(self, vehicle_id: str) -> VehicleSection | None:
+        return next((v for v in self.vehicles if v.id == vehicle_id), None)
+
+    def vehicle_for(self, charger_id: str, id_token: str | None = None) -> VehicleSection | None:
+        """Which configured vehicle is at this charger: by id token, then by home charger."""
+        if id_token:
+            for v in self.vehicles:
+                if id_token in v.id_tokens or id_token == v.evccid:
+                    return v
+        homed = [v for v in self.vehicles if v.charger == charger_id]
+        if homed:
+            return homed[0]
+        unhomed = [v for v in self.vehicles if v.charger is None]
+        return unhomed[0] if unhomed else None
+
+
+class _RefError(ValueError):
+    """A reference error that knows its own key path."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(problem)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _first_problem(source: str, exc: ValidationError) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    ctx_err = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, _RefError):
+        return ConfigError(source, ctx_err.key, ctx_err.problem)
+    loc = tuple(p for p in err["loc"] if p not in ("function-after",))
+    key = _loc(loc) or None
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return ConfigError(source, key, "unknown key (check spelling; see config/gateway.example.toml)")
+    if kind == "missing":
+        return ConfigError(source, key, "required key is missing")
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    secret = key is not None and ("password" in key or "token" in key)
+    if kind != "model_type" and not secret and not isinstance(value, dict | list):
+        msg = f"{msg} (got {value!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        msg += f" (+{more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(source, key, msg)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise _first_problem(source, exc) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the config file; every problem becomes one ConfigError line."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(p), None, "file not found (create one with 'v2g-gateway config init')") from None
+    except OSError as exc:
+        raise ConfigError(str(p), None, f"cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(p), None, "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), None, f"invalid TOML: {exc}") from None
+    cfg = parse_config(data, str(p))
+    # Relative paths are relative to the config file, as a user reading it would expect.
+    return _resolve_paths(cfg, p.parent)
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    def fix(model: BaseModel) -> BaseModel:
+        updates: dict[str, Any] = {}
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, Path) and not value.is_absolute():
+                updates[name] = base / value
+            elif isinstance(value, BaseModel):
+                fixed = fix(value)
+                if fixed is not value:
+                    updates[name] = fixed
+            elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+                updates[name] = tuple(fix(v) for v in value)
+        return model.model_copy(update=updates) if updates else model
+
+    out = fix(cfg)
+    assert isinstance(out, Config)
+    return out
+
+
+def read_secret(
+    source: str, key: str, value: str | None, file: Path | None, credential: str | None
+) -> str | None:
+    """A secret given inline, in a file, or as a systemd credential ($CREDENTIALS_DIRECTORY)."""
+    if value is not None:
+        return value
+    path: Path | None = file
+    if credential is not None:
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not cred_dir:
+            raise ConfigError(source, key, f"credential {credential!r} given but $CREDENTIALS_DIRECTORY is not set")
+        path = Path(cred_dir) / credential
+    if path is None:
+        return None
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(source, key, f"cannot read {path}: {exc.strerror}") from None
+    if not secret:
+        raise ConfigError(source, key, f"{path} is empty")
+    return secret
+
+
+def default_config_dict() -> dict[str, Any]:
+    """A complete, valid starting config (what `config init` writes)."""
+    return {
+        "gateway": {"id": "home", "state_dir": "/var/lib/v2g-gateway", "timezone": "Europe/Berlin"},
+        "ocpp": {"host": "0.0.0.0", "port": 9000, "security_profile": 1},
+        "chargers": [
+            {
+                "id": "garage",
+                "password": "change-me-" + os.urandom(12).hex(),
+                "max_charge_w": 11000,
+                "max_discharge_w": 10000,
+            }
+        ],
+        "vehicles": [{"id": "car", "battery_kwh": 60, "reserve_soc_percent": 40}],
+        "prices": {
+            "source": "tariff",
+            "tariff": [
+                {"start": "17:00", "end": "21:00", "import_per_kwh": 0.45, "export_per_kwh": 0.35},
+                {"start": "21:00", "end": "17:00", "import_per_kwh": 0.20, "export_per_kwh": 0.05},
+            ],
+        },
+        "preferences": {
+            "discharge_above_per_kwh": 0.30,
+            "departures": [{"days": list(WEEKDAYS[:5]), "time": "07:30", "target_soc_percent": 80}],
+        },
+        "outage": {
+            "mqtt_topic": "home/grid",
+            "payload_outage": "offline",
+            "payload_normal": "online",
+            "floor_soc_percent": 20,
+        },
+        "mqtt": {"host": "localhost", "port": 1883, "topic_prefix": "v2g"},
+    }

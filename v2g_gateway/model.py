@@ -1,0 +1,346 @@
+"""Domain types shared by every part of the gateway.
+
+These are plain frozen dataclasses so that the planner stays pure and snapshots can be handed
+between tasks without copying. Power sign convention everywhere: positive = energy flows from the
+grid into the car (charging), negative = the car feeds the house/grid (discharging). Times are
+timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+# --------------------------------------------------------------------------------------------
+# Prices
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSlot:
+    """One price interval with its true length (15, 30 or 60 minutes; DST days differ).
+
+    `price` is per kWh in `currency` (spot prices from a market are converted from per-MWh).
+    """
+
+    start: datetime
+    end: datetime
+    price: float
+    currency: str = "EUR"
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class UserPriceSlot:
+    """The user's real import and export price for one interval, per kWh."""
+
+    start: datetime
+    end: datetime
+    import_per_kwh: float
+    export_per_kwh: float
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600.0
+
+
+# --------------------------------------------------------------------------------------------
+# Events from chargers (csms -> store)
+
+
+class ConnectorStatus(StrEnum):
+    AVAILABLE = "Available"
+    OCCUPIED = "Occupied"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerConnected:
+    charger_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerDisconnected:
+    charger_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerBooted:
+    charger_id: str
+    at: datetime
+    vendor: str
+    model: str
+    serial: str | None = None
+    firmware: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSeen:
+    charger_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorStatusChanged:
+    charger_id: str
+    evse_id: int
+    connector_id: int
+    status: ConnectorStatus
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    """A set of measurands read at one time on one EVSE; None = not reported."""
+
+    charger_id: str
+    evse_id: int
+    at: datetime
+    transaction_id: str | None = None
+    soc_percent: float | None = None
+    power_w: float | None = None  # signed: import minus export
+    energy_import_wh: float | None = None
+    energy_export_wh: float | None = None
+    voltage_v: float | None = None  # lowest phase voltage when reported per phase
+    current_a: float | None = None
+
+
+class TransactionEventType(StrEnum):
+    STARTED = "Started"
+    UPDATED = "Updated"
+    ENDED = "Ended"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionChanged:
+    charger_id: str
+    evse_id: int
+    transaction_id: str
+    event_type: TransactionEventType
+    at: datetime
+    seq_no: int
+    trigger_reason: str
+    charging_state: str | None = None  # Charging, EVConnected, SuspendedEV, SuspendedEVSE, Idle
+    id_token: str | None = None
+    plugged: bool | None = None
+    stopped_reason: str | None = None
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EvChargingNeeds:
+    charger_id: str
+    evse_id: int
+    at: datetime
+    soc_percent: float | None = None
+    capacity_wh: float | None = None
+    departure_time: datetime | None = None
+    energy_request_wh: float | None = None
+    max_charge_w: float | None = None
+    max_discharge_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerCapability:
+    """Something learnt about a charger from a report or an answer (e.g. 'discharge': False)."""
+
+    charger_id: str
+    at: datetime
+    name: str
+    value: Any
+    detail: str | None = None
+
+
+ChargerEvent = (
+    ChargerConnected
+    | ChargerDisconnected
+    | ChargerBooted
+    | HeartbeatSeen
+    | ConnectorStatusChanged
+    | MeterSample
+    | TransactionChanged
+    | EvChargingNeeds
+    | ChargerCapability
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Commands (dispatch -> csms)
+
+
+class ProfilePurpose(StrEnum):
+    TX_PROFILE = "TxProfile"
+    TX_DEFAULT_PROFILE = "TxDefaultProfile"
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilePeriod:
+    start_offset_s: int
+    limit_w: float  # negative = discharge
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingProfileSpec:
+    """What dispatch wants a charger to do; csms turns it into an OCPP ChargingProfile.
+
+    Always Absolute with a start and a bounded validity (safety invariant 4).
+    """
+
+    charger_id: str
+    evse_id: int
+    profile_id: int
+    purpose: ProfilePurpose
+    start: datetime
+    valid_to: datetime
+    periods: tuple[ProfilePeriod, ...]
+    transaction_id: str | None = None
+    stack_level: int = 0
+
+    @property
+    def duration_s(self) -> int:
+        return int((self.valid_to - self.start).total_seconds())
+
+    def same_intent(self, other: ChargingProfileSpec | None) -> bool:
+        """Equal in what the charger would do (ignores start/validity renewal)."""
+        return (
+            other is not None
+            and self.charger_id == other.charger_id
+            and self.evse_id == other.evse_id
+            and self.purpose == other.purpose
+            and self.transaction_id == other.transaction_id
+            and self.periods == other.periods
+        )
+
+
+class CommandStatus(StrEnum):
+    ACCEPTED = "Accepted"
+    REJECTED = "Rejected"
+    NOT_IMPLEMENTED = "NotImplemented"
+    OFFLINE = "Offline"
+    TIMEOUT = "Timeout"
+    ERROR = "Error"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    status: CommandStatus
+    detail: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == CommandStatus.ACCEPTED
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshot (store -> dispatch, mqtt)
+
+
+@dataclass(frozen=True, slots=True)
+class EvseState:
+    charger_id: str
+    evse_id: int
+    status: ConnectorStatus | None = None
+    plugged: bool = False
+    transaction_id: str | None = None
+    charging_state: str | None = None
+    power_w: float | None = None
+    energy_import_wh: float | None = None
+    energy_export_wh: float | None = None
+    voltage_v: float | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerState:
+    charger_id: str
+    online: bool = False
+    last_seen: datetime | None = None
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    booted_at: datetime | None = None
+    supports_discharge: bool | None = None  # None = not yet known
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    evses: dict[int, EvseState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleState:
+    vehicle_id: str
+    charger_id: str | None = None
+    evse_id: int | None = None
+    plugged: bool = False
+    soc_percent: float | None = None
+    soc_at: datetime | None = None
+    power_w: float | None = None
+    capacity_wh: float | None = None
+    departure_time: datetime | None = None
+    energy_request_wh: float | None = None
+
+    def soc_fresh(self, now: datetime, max_age: timedelta) -> bool:
+        return (
+            self.soc_percent is not None
+            and self.soc_at is not None
+            and now - self.soc_at <= max_age
+        )
+
+
+class OverrideKind(StrEnum):
+    CHARGE_NOW = "charge_now"
+    DISCHARGE_NOW = "discharge_now"
+    PAUSE = "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A user's instruction that wins over the plan until it expires (invariant 5)."""
+
+    override_id: str
+    vehicle_id: str
+    kind: OverrideKind
+    created_at: datetime
+    expires_at: datetime
+    target_soc_percent: float | None = None  # charge up to / discharge down to
+    power_w: float | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.created_at <= now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything dispatch and mqtt read, taken at one instant."""
+
+    taken_at: datetime
+    chargers: dict[str, ChargerState]
+    vehicles: dict[str, VehicleState]
+    overrides: tuple[Override, ...] = ()
+    grid_outage: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Notifications (dispatch, grid, prices -> mqtt events topic)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A user-facing event: a sentence for humans and fields for machines."""
+
+    kind: str
+    message: str
+    at: datetime
+    level: str = "info"
+    charger_id: str | None = None
+    vehicle_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
