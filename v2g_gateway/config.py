@@ -48,7 +48,9 @@ class GatewaySection(Section):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name like Europe/Berlin)") from exc
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Europe/Berlin)"
+            ) from exc
         return v
 
     @property
@@ -78,7 +80,9 @@ class OcppSection(Section):
                 f"security_profile {self.security_profile} needs tls_cert_file and tls_key_file"
             )
         if self.security_profile == 3 and self.tls_ca_file is None:
-            raise ValueError("security_profile 3 needs tls_ca_file (the CA of charger certificates)")
+            raise ValueError(
+                "security_profile 3 needs tls_ca_file (the CA of charger certificates)"
+            )
         return self
 
 
@@ -273,7 +277,9 @@ class Config(Section):
             raise ValueError(f"vehicles: duplicate id in {vids}")
         for i, v in enumerate(self.vehicles):
             if v.charger is not None and v.charger not in ids:
-                raise _RefError(f"vehicles[{i}].charger", f"unknown charger {v.charger!r} (known: {ids})")
+                raise _RefError(
+                    f"vehicles[{i}].charger", f"unknown charger {v.charger!r} (known: {ids})"
+                )
         for i, d in enumerate(self.preferences.departures):
             if d.vehicle is not None and d.vehicle not in vids:
                 raise _RefError(
@@ -329,7 +335,9 @@ def _first_problem(source: str, exc: ValidationError) -> ConfigError:
     key = _loc(loc) or None
     kind = err["type"]
     if kind == "extra_forbidden":
-        return ConfigError(source, key, "unknown key (check spelling; see config/gateway.example.toml)")
+        return ConfigError(
+            source, key, "unknown key (check spelling; see config/gateway.example.toml)"
+        )
     if kind == "missing":
         return ConfigError(source, key, "required key is missing")
     msg = err["msg"].removeprefix("Value error, ")
@@ -356,7 +364,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(str(p), None, "file not found (create one with 'v2g-gateway config init')") from None
+        raise ConfigError(
+            str(p), None, "file not found (create one with 'v2g-gateway config init')"
+        ) from None
     except OSError as exc:
         raise ConfigError(str(p), None, f"cannot read: {exc.strerror}") from None
     try:
@@ -400,7 +410,11 @@ def read_secret(
     if credential is not None:
         cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
         if not cred_dir:
-            raise ConfigError(source, key, f"credential {credential!r} given but $CREDENTIALS_DIRECTORY is not set")
+            raise ConfigError(
+                source,
+                key,
+                f"credential {credential!r} given but $CREDENTIALS_DIRECTORY is not set",
+            )
         path = Path(cred_dir) / credential
     if path is None:
         return None

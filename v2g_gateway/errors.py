@@ -1,16 +1,16 @@
 """The gateway's exception hierarchy; library errors are wrapped at the boundary.
 
-    GatewayError
-    ├── ConfigError          a user's config mistake: file, key path, what is wrong
-    ├── StoreError           the state database cannot be read or written
-    ├── PriceError           a price source failed
-    │   ├── PriceFetchError      transport/HTTP failure, bad token
-    │   └── PriceParseError      a payload that is not what the source promises
-    ├── OcppCommandError     a command to a charger failed
-    │   ├── ChargerOffline       no session for that charger
-    │   ├── CommandTimeout       no answer within the timeout
-    │   └── CommandRejected      CALLERROR or a Rejected status
-    └── PlanError            the planner could not produce a plan
+GatewayError
+├── ConfigError          a user's config mistake: file, key path, what is wrong
+├── StoreError           the state database cannot be read or written
+├── PriceError           a price source failed
+│   ├── PriceFetchError      transport/HTTP failure, bad token
+│   └── PriceParseError      a payload that is not what the source promises
+├── OcppCommandError     a command to a charger failed
+│   ├── ChargerOffline       no session for that charger
+│   ├── CommandTimeout       no answer within the timeout
+│   └── CommandRejected      CALLERROR or a Rejected status
+└── PlanError            the planner could not produce a plan
 """
 
 from __future__ import annotations
