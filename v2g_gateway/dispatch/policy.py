@@ -1,0 +1,233 @@
+"""What the user wants, as changes to stored overrides and preferences.
+
+MQTT commands and the CLI call these; dispatch reads the result from the store. Validation happens
+here so every entry point gets the same rules and the same error sentences.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from v2g_gateway.clock import Clock
+from v2g_gateway.config import Config, parse_hhmm
+from v2g_gateway.model import Notification, Override, OverrideKind
+from v2g_gateway.store import Store
+
+MAX_OVERRIDE = timedelta(days=7)
+DEFAULT_OVERRIDE = timedelta(hours=4)
+
+
+class PolicyError(ValueError):
+    """A user request that cannot be honoured; the message says why."""
+
+
+# Preference keys a user may change at run time, with their validators.
+def _percent(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100:
+        raise PolicyError(f"expected a percentage 0..100, got {v!r}")
+    return float(v)
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise PolicyError(f"expected true or false, got {v!r}")
+    return v
+
+
+def _price_or_none(v: Any) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not -10 <= v <= 100:
+        raise PolicyError(f"expected a price per kWh (or null), got {v!r}")
+    return float(v)
+
+
+def _positive(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise PolicyError(f"expected a positive number, got {v!r}")
+    return float(v)
+
+
+def _hhmm_or_none(v: Any) -> str | None:
+    if v is None:
+        return None
+    try:
+        parse_hhmm(v)
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from None
+    return str(v)
+
+
+PREFERENCE_KEYS: dict[str, Callable[[Any], Any]] = {
+    "reserve_soc_percent": _percent,
+    "target_soc_percent": _percent,
+    "departure_time": _hhmm_or_none,
+    "discharge_above_per_kwh": _price_or_none,
+    "v2g_enabled": _bool,
+    "v2h_only": _bool,
+    "max_cycles_per_day": _positive,
+}
+PER_VEHICLE = {"reserve_soc_percent", "target_soc_percent", "departure_time"}
+
+
+class Policy:
+    def __init__(self, cfg: Config, store: Store, clock: Clock) -> None:
+        self._cfg = cfg
+        self._store = store
+        self._clock = clock
+
+    def _vehicle(self, vehicle_id: str | None) -> str:
+        ids = [v.id for v in self._cfg.vehicles]
+        if vehicle_id is None:
+            if len(ids) == 1:
+                return ids[0]
+            raise PolicyError(f"say which vehicle (known: {ids})")
+        if vehicle_id not in ids:
+            raise PolicyError(f"unknown vehicle {vehicle_id!r} (known: {ids})")
+        return vehicle_id
+
+    def _until(self, until: datetime | None, minutes: float | None) -> datetime:
+        now = self._clock.now()
+        if until is not None and minutes is not None:
+            raise PolicyError("give either until or minutes, not both")
+        if minutes is not None:
+            if minutes <= 0:
+                raise PolicyError(f"minutes must be positive, got {minutes}")
+            until = now + timedelta(minutes=minutes)
+        if until is None:
+            until = now + DEFAULT_OVERRIDE
+        if until.tzinfo is None:
+            raise PolicyError("until needs a time zone (ISO 8601 with offset)")
+        if until <= now:
+            raise PolicyError(f"until {until.isoformat()} is in the past")
+        if until - now > MAX_OVERRIDE:
+            raise PolicyError("an override may last at most 7 days")
+        return until
+
+    def override(
+        self,
+        kind: OverrideKind,
+        vehicle_id: str | None = None,
+        *,
+        soc_percent: float | None = None,
+        power_w: float | None = None,
+        until: datetime | None = None,
+        minutes: float | None = None,
+    ) -> Override:
+        """Charge now / discharge now / pause: wins over the plan until it expires."""
+        vid = self._vehicle(vehicle_id)
+        vcfg = self._cfg.vehicle(vid)
+        assert vcfg is not None
+        if soc_percent is not None:
+            soc_percent = _percent(soc_percent)
+        if power_w is not None and (isinstance(power_w, bool) or power_w <= 0):
+            raise PolicyError(f"power_w must be positive, got {power_w!r}")
+        if kind == OverrideKind.DISCHARGE_NOW:
+            floor = max(vcfg.min_soc_percent, self.reserve_percent(vid))
+            if soc_percent is None:
+                soc_percent = floor
+            elif soc_percent < floor:
+                raise PolicyError(
+                    f"cannot discharge below the reserve of {floor:g} % (asked {soc_percent:g} %)"
+                )
+        if kind == OverrideKind.CHARGE_NOW and soc_percent is None:
+            soc_percent = vcfg.max_soc_percent
+        now = self._clock.now()
+        o = Override(
+            override_id=uuid.uuid4().hex[:12],
+            vehicle_id=vid,
+            kind=kind,
+            created_at=now,
+            expires_at=self._until(until, minutes),
+            target_soc_percent=soc_percent,
+            power_w=power_w,
+        )
+        self._store.cancel_overrides(vid, now)
+        self._store.put_override(o)
+        self._store.notify(
+            Notification(
+                kind="override_accepted",
+                message=f"{kind.value.replace('_', ' ')} for {vid} until "
+                f"{o.expires_at.astimezone(self._cfg.gateway.tz):%a %H:%M}",
+                at=now,
+                vehicle_id=vid,
+                data={
+                    "override_id": o.override_id,
+                    "kind": kind.value,
+                    "expires_at": o.expires_at.isoformat(),
+                    "soc_percent": soc_percent,
+                },
+            )
+        )
+        return o
+
+    def cancel(self, vehicle_id: str | None = None) -> int:
+        vid = self._vehicle(vehicle_id)
+        now = self._clock.now()
+        gone = self._store.cancel_overrides(vid, now)
+        self._store.notify(
+            Notification(
+                kind="override_cancelled",
+                message=f"automation resumed for {vid}"
+                if gone
+                else f"no override was active for {vid}",
+                at=now,
+                vehicle_id=vid,
+                data={"cancelled": [o.override_id for o in gone]},
+            )
+        )
+        return len(gone)
+
+    def set_preference(self, key: str, value: Any, vehicle_id: str | None = None) -> Any:
+        if key not in PREFERENCE_KEYS:
+            raise PolicyError(f"unknown preference {key!r} (known: {sorted(PREFERENCE_KEYS)})")
+        clean = PREFERENCE_KEYS[key](value)
+        stored_key = key
+        if key in PER_VEHICLE:
+            vid = self._vehicle(vehicle_id)
+            vcfg = self._cfg.vehicle(vid)
+            assert vcfg is not None
+            if (
+                key == "reserve_soc_percent"
+                and isinstance(clean, float)
+                and not vcfg.min_soc_percent <= clean <= vcfg.max_soc_percent
+            ):
+                raise PolicyError(
+                    f"reserve must be between {vcfg.min_soc_percent:g} and "
+                    f"{vcfg.max_soc_percent:g} %, got {clean:g}"
+                )
+            stored_key = f"{vid}.{key}"
+        now = self._clock.now()
+        self._store.set_preference(stored_key, clean, now)
+        self._store.notify(
+            Notification(
+                kind="preference_changed",
+                message=f"{stored_key} set to {clean}",
+                at=now,
+                vehicle_id=vehicle_id,
+                data={"key": key, "value": clean},
+            )
+        )
+        return clean
+
+    # ------------------------------------------------------------ effective values
+
+    def preference(self, key: str, vehicle_id: str | None = None) -> Any:
+        """The user's run-time value if set, else the config's."""
+        prefs = self._store.preferences()
+        if key in PER_VEHICLE and vehicle_id is not None and f"{vehicle_id}.{key}" in prefs:
+            return prefs[f"{vehicle_id}.{key}"]
+        if key in prefs and key not in PER_VEHICLE:
+            return prefs[key]
+        if key == "reserve_soc_percent" and vehicle_id is not None:
+            v = self._cfg.vehicle(vehicle_id)
+            return None if v is None else v.reserve_soc_percent
+        return getattr(self._cfg.preferences, key, None)
+
+    def reserve_percent(self, vehicle_id: str) -> float:
+        value = self.preference("reserve_soc_percent", vehicle_id)
+        assert isinstance(value, int | float)
+        return float(value)
