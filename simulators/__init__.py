@@ -1,0 +1,1 @@
+"""Simulated hardware (charger + EV, grid and home, scenarios) so the gateway runs without any."""
