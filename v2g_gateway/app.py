@@ -1,0 +1,171 @@
+"""Composition root: builds every part once, runs them as named tasks, shuts down cleanly.
+
+One TaskGroup holds the long-running parts; if one of them fails the others are cancelled and
+the process exits non-zero so systemd restarts it. SIGTERM/SIGINT set `stop`, which closes the
+OCPP server (close code 1001 to every charger), the MQTT link (availability 'offline') and the
+store, well within the 5 s systemd allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import httpx
+import structlog
+
+from v2g_gateway import __version__
+from v2g_gateway.clock import Clock, SystemClock
+from v2g_gateway.config import Config
+from v2g_gateway.csms.server import CsmsServer
+from v2g_gateway.dispatch.controller import Controller
+from v2g_gateway.dispatch.policy import Policy
+from v2g_gateway.model import Notification, UserPriceSlot
+from v2g_gateway.mqtt.bridge import MqttBridge
+from v2g_gateway.prices.service import PriceService
+from v2g_gateway.sdnotify import SdNotifier
+from v2g_gateway.store import Store
+
+log = structlog.get_logger(__name__)
+
+STATE_FILE = "state.sqlite"
+
+
+class Gateway:
+    """The daemon: everything of DESIGN.md section 2 wired together."""
+
+    def __init__(self, cfg: Config, clock: Clock | None = None, *, mqtt: bool = True) -> None:
+        self.cfg = cfg
+        self.clock: Clock = clock or SystemClock()
+        self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg)
+        self.policy = Policy(cfg, self.store, self.clock)
+        self.csms = CsmsServer(cfg, self.store.apply, self.clock)
+        self._http = httpx.AsyncClient(timeout=20.0, follow_redirects=True)
+        self.prices = PriceService(cfg, self.store, self.clock, self._http, self.store.notify)
+        self.controller = Controller(
+            cfg, self.store, self.policy, self.prices, self.csms.commands, self.clock
+        )
+        self.mqtt: MqttBridge | None = None
+        if mqtt and cfg.mqtt.enabled:
+            self.mqtt = MqttBridge(
+                cfg,
+                self.store,
+                self.policy,
+                self.clock,
+                prices_view=self._prices_view,
+                health_view=self.health,
+            )
+        self.started_at = time.monotonic()
+        self.ready = asyncio.Event()
+        self.stop = asyncio.Event()
+
+    # ------------------------------------------------------------------ views
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self.started_at),
+            "store": "ok" if self.store.healthy else "failing",
+            "ocpp": {"connected": sorted(self.csms.connected())},
+            "prices": self.prices.status(),
+            "mqtt": "connected" if self.mqtt and self.mqtt.connected.is_set() else "disconnected",
+        }
+
+    def _prices_view(self) -> dict[str, Any]:
+        now = self.clock.now()
+        try:
+            slots: Sequence[UserPriceSlot] = self.prices.user_prices(
+                now.replace(hour=0, minute=0, second=0, microsecond=0),
+                now.replace(year=now.year + 1),
+            )
+        except Exception as exc:
+            return {"status": "missing", "error": str(exc)}
+        current = next((s for s in slots if s.start <= now < s.end), None)
+        return {
+            "status": self.prices.status(),
+            "currency": self.cfg.prices.currency,
+            "current": None if current is None else _slot_json(current),
+            "slots": [_slot_json(s) for s in slots[:200]],
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Run until `stop` is set; then shut everything down and return."""
+        notifier = SdNotifier()
+        try:
+            await self.csms.start()
+            log.info(
+                "gateway.started",
+                gateway_id=self.cfg.gateway.id,
+                ocpp_port=self.csms.port,
+                version=__version__,
+            )
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    self._task(tg, self.controller.run(), "dispatch"),
+                    self._task(tg, self.prices.run(), "prices"),
+                ]
+                if self.mqtt is not None:
+                    tasks.append(self._task(tg, self.mqtt.run(), "mqtt"))
+                if notifier.watchdog_interval_s:
+                    tasks.append(self._task(tg, self._watchdog(notifier), "watchdog"))
+                notifier.ready()
+                self.store.notify(
+                    Notification(
+                        kind="gateway_started",
+                        message=f"gateway {self.cfg.gateway.id} started (v{__version__})",
+                        at=self.clock.now(),
+                    )
+                )
+                self.ready.set()
+                await self.stop.wait()
+                log.info("gateway.stopping")
+                notifier.stopping()
+                for t in tasks:
+                    t.cancel()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.csms.close(), 3.0)
+        with contextlib.suppress(Exception):
+            await self._http.aclose()
+        self.store.close()
+        log.info("gateway.stopped")
+
+    @staticmethod
+    def _task(
+        tg: asyncio.TaskGroup, coro: Coroutine[Any, Any, None], name: str
+    ) -> asyncio.Task[None]:
+        return tg.create_task(coro, name=name)
+
+    async def _watchdog(self, notifier: SdNotifier) -> None:
+        assert notifier.watchdog_interval_s is not None
+        while True:
+            notifier.watchdog()
+            await asyncio.sleep(notifier.watchdog_interval_s)
+
+
+def _slot_json(s: UserPriceSlot) -> dict[str, Any]:
+    return {
+        "start": s.start.isoformat(),
+        "end": s.end.isoformat(),
+        "import_price_per_kwh": round(s.import_per_kwh, 5),
+        "export_price_per_kwh": round(s.export_per_kwh, 5),
+    }
+
+
+async def run_daemon(cfg: Config) -> int:
+    """`v2g-gateway run`: the gateway until SIGTERM or SIGINT; exit code 0 on a clean stop."""
+    gw = Gateway(cfg)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, gw.stop.set)
+    await gw.run()
+    return 0
