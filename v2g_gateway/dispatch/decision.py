@@ -71,17 +71,19 @@ def decide(x: Inputs) -> Decision:
     if not v.plugged:
         return Decision(Mode.IDLE, 0.0, "not plugged in")
     soc_known = v.soc_fresh(x.now, x.soc_max_age)
-    soc = estimated_soc(v, x.now, x.capacity_kwh) if soc_known else None
+    soc = v.soc_percent if soc_known else None
+    # Floors are checked against the conservative estimate: the reading may be minutes old.
+    soc_low = estimated_soc(v, x.now, x.capacity_kwh) if soc_known else None
     charge_w = x.max_charge_w
     if soc is not None and soc >= x.max_soc_percent:
         charge_w = 0.0
 
     def discharge(floor: float, power: float, mode: Mode, why: str) -> Decision | None:
-        if soc is None:
+        if soc_low is None:
             return None
         if not x.can_discharge or power <= 0:
             return None
-        if soc <= floor + FLOOR_MARGIN_PERCENT:
+        if soc_low <= floor + FLOOR_MARGIN_PERCENT:
             return None
         return Decision(mode, -min(power, x.max_discharge_w), why)
 
@@ -156,7 +158,7 @@ def decide(x: Inputs) -> Decision:
             return d
         if soc is None:
             return Decision(Mode.HOLD, 0.0, "price spike but SoC unknown: no discharge")
-        if soc <= x.reserve_percent + FLOOR_MARGIN_PERCENT:
+        if soc_low is not None and soc_low <= x.reserve_percent + FLOOR_MARGIN_PERCENT:
             return Decision(Mode.HOLD, 0.0, f"price spike but at reserve {x.reserve_percent:g} %")
     if charge_w == 0.0:
         return Decision(Mode.HOLD, 0.0, f"full ({x.max_soc_percent:g} %)")

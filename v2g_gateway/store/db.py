@@ -182,7 +182,7 @@ class Store:
         try:
             changed = self._apply(event)
         except StoreError as exc:
-            log.error("store.write_failed", error=str(exc), event=type(event).__name__)
+            log.error("store.write_failed", error=str(exc), event_type=type(event).__name__)
             return
         for c in changed:
             self.changes.publish(c)

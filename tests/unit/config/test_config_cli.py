@@ -1,0 +1,112 @@
+"""Config mistakes reach the user as one line naming file, key and problem; exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from v2g_gateway.config import load_config
+
+GOOD = """
+[gateway]
+id = "home"
+state_dir = "state"
+timezone = "Europe/Berlin"
+[[chargers]]
+id = "garage"
+password = "a-long-random-secret"
+[[vehicles]]
+id = "car"
+battery_kwh = 60
+charger = "garage"
+[prices]
+source = "tariff"
+[[prices.tariff]]
+start = "00:00"
+end = "00:00"
+import_per_kwh = 0.3
+"""
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "v2g_gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutation", "expected"),
+    [
+        (("[gateway]", "[gateway"), "invalid TOML"),
+        (('id = "home"\n', ""), None),  # a default: still valid
+        (("battery_kwh = 60\n", ""), "vehicles[0].battery_kwh: required key is missing"),
+        (("battery_kwh = 60", 'battery_kwh = "big"'), "vehicles[0].battery_kwh"),
+        (("timezone = ", "colour = 1\ntimezone = "), "gateway.colour: unknown key"),
+        (('charger = "garage"', 'charger = "shed"'), "vehicles[0].charger: unknown charger 'shed'"),
+        (('timezone = "Europe/Berlin"', 'timezone = "Mars/Olympus"'), "gateway.timezone"),
+        (('start = "00:00"', 'start = "25:00"'), "prices.tariff[0].start"),
+    ],
+)
+def test_config_check_reports_one_line(
+    tmp_path: Path, mutation: tuple[str, str], expected: str | None
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(GOOD.replace(*mutation, 1))
+    r = cli("config", "check", "--config", str(path))
+    if expected is None:
+        assert r.returncode == 0, r.stderr
+        assert "OK" in r.stdout
+        return
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert str(path) in lines[0]
+    assert expected in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    r = cli("config", "check", "--config", str(tmp_path / "nope.toml"))
+    assert r.returncode == 2
+    assert "file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_password_is_never_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(GOOD.replace("a-long-random-secret", "tooshort"))
+    r = cli("config", "check", "--config", str(path))
+    assert r.returncode == 2
+    assert "chargers[0].password" in r.stderr
+    assert "tooshort" not in r.stderr
+
+
+def test_init_writes_a_valid_complete_config(tmp_path: Path) -> None:
+    out = tmp_path / "etc" / "gateway.toml"
+    r = cli("config", "init", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_mode & 0o077 == 0  # holds a password: owner only
+    cfg = load_config(out)
+    assert cfg.chargers[0].password and len(cfg.chargers[0].password) >= 16
+    data = tomllib.loads(out.read_text())
+    assert set(data) >= {"gateway", "ocpp", "chargers", "vehicles", "prices", "preferences", "mqtt"}
+    again = cli("config", "init", "--output", str(out))
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_example_config_is_valid() -> None:
+    cfg = load_config(Path(__file__).parents[3] / "config" / "gateway.example.toml")
+    assert cfg.prices.tariff[0].start == "17:00"
+    assert cfg.preferences.discharge_above_per_kwh == 0.30
+
+
+def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(GOOD)
+    assert load_config(path).gateway.state_dir == tmp_path / "state"

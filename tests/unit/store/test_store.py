@@ -1,0 +1,149 @@
+"""The store on a real SQLite file: what it holds survives a restart; re-sent events apply once."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from v2g_gateway.config import parse_config
+from v2g_gateway.errors import StoreError
+from v2g_gateway.model import (
+    ChargerBooted,
+    ChargerCapability,
+    ConnectorStatus,
+    ConnectorStatusChanged,
+    MeterSample,
+    Override,
+    OverrideKind,
+    PriceSlot,
+    TransactionChanged,
+    TransactionEventType,
+)
+from v2g_gateway.store import Store
+from v2g_gateway.store.schema import MIGRATIONS
+
+T0 = datetime(2026, 3, 1, 17, 0, tzinfo=UTC)
+CFG = parse_config(
+    {
+        "chargers": [{"id": "garage", "password": "a-long-random-secret"}],
+        "vehicles": [{"id": "car", "battery_kwh": 60, "id_tokens": ["tok-1"]}],
+    }
+)
+
+
+def fill(store: Store) -> None:
+    store.apply(ChargerBooted("garage", T0, vendor="Acme", model="BiDi", firmware="1.2"))
+    store.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.OCCUPIED, T0))
+    store.apply(
+        TransactionChanged(
+            "garage",
+            1,
+            "tx-1",
+            TransactionEventType.STARTED,
+            T0,
+            0,
+            "CablePluggedIn",
+            id_token="tok-1",
+        )
+    )
+    store.apply(
+        MeterSample(
+            "garage", 1, T0, "tx-1", soc_percent=55.0, power_w=-7000.0, energy_export_wh=1200.0
+        )
+    )
+    store.apply(ChargerCapability("garage", T0, "discharge", True))
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    s = Store.open(path, CFG)
+    fill(s)
+    s.save_price_slots("entsoe", [PriceSlot(T0, T0 + timedelta(minutes=15), 0.123)])
+    s.put_override(
+        Override("o1", "car", OverrideKind.CHARGE_NOW, T0, T0 + timedelta(hours=2), 80.0)
+    )
+    s.close()
+
+    s2 = Store.open(path, CFG)
+    snap = s2.snapshot(T0 + timedelta(minutes=1))
+    ch = snap.chargers["garage"]
+    assert (ch.vendor, ch.firmware, ch.supports_discharge) == ("Acme", "1.2", True)
+    assert ch.online is False  # sessions do not survive a restart
+    assert ch.evses[1].transaction_id == "tx-1"
+    car = snap.vehicles["car"]
+    assert (car.plugged, car.soc_percent, car.charger_id) == (True, 55.0, "garage")
+    assert car.power_w == -7000.0
+    assert [o.override_id for o in snap.overrides] == ["o1"]
+    assert s2.load_price_slots("entsoe", T0, T0 + timedelta(hours=1))[0].price == 0.123
+    s2.close()
+
+
+def test_resent_transaction_event_applies_once(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "s.sqlite", CFG)
+    fill(s)
+    ended = TransactionChanged(
+        "garage",
+        1,
+        "tx-1",
+        TransactionEventType.ENDED,
+        T0,
+        5,
+        "EVDeparted",
+        stopped_reason="EVDisconnected",
+    )
+    s.apply(ended)
+    assert s.snapshot(T0).vehicles["car"].plugged is False
+    # The charger re-sends an old Updated (seqNo 0 again) after the end: no resurrection.
+    s.apply(
+        TransactionChanged(
+            "garage", 1, "tx-1", TransactionEventType.STARTED, T0, 0, "CablePluggedIn"
+        )
+    )
+    assert s.snapshot(T0).chargers["garage"].evses[1].transaction_id is None
+    s.close()
+
+
+def test_older_soc_does_not_replace_newer(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "s.sqlite", CFG)
+    fill(s)
+    s.record_soc("car", 60.0, T0 + timedelta(minutes=5), "mqtt")
+    s.apply(
+        MeterSample("garage", 1, T0 + timedelta(minutes=1), soc_percent=56.0)
+    )  # late offline value
+    assert s.snapshot(T0).vehicles["car"].soc_percent == 60.0
+    with pytest.raises(ValueError):
+        s.record_soc("car", 140.0, T0, "mqtt")
+    s.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    Store.open(path, CFG).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this gateway"):
+        Store.open(path, CFG)
+
+
+def test_locked_database_is_a_clear_error_and_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    s = Store.open(path, CFG)
+    fill(s)
+    other = sqlite3.connect(path, timeout=0.1)
+    other.execute("BEGIN EXCLUSIVE")
+    s._db.execute("PRAGMA busy_timeout = 50")
+    with pytest.raises(StoreError, match="cannot write"):
+        s.save_price_slots("x", [PriceSlot(T0, T0 + timedelta(hours=1), 1.0)])
+    # apply() never raises: it flags the store unhealthy instead.
+    s.apply(ChargerCapability("garage", T0, "iso15118", True))
+    assert s.healthy is False
+    other.rollback()
+    other.close()
+    s.apply(ChargerCapability("garage", T0, "iso15118", True))
+    assert s.healthy is True
+    assert s.snapshot(T0).chargers["garage"].vendor == "Acme"
+    s.close()
