@@ -1,0 +1,352 @@
+"""Commands to chargers: one queue per charger, timeouts, typed errors, results remembered.
+
+`call()` is the low level (raises ChargerOffline / CommandTimeout / CommandRejected); every named
+command returns a CommandResult and never raises for charger-side problems, because dispatch and
+the CLI must keep running whatever a charger does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from websockets.exceptions import ConnectionClosed
+
+from v2g_gateway.clock import Clock
+from v2g_gateway.config import Config
+from v2g_gateway.csms.profiles import discharges, ocpp_profile
+from v2g_gateway.errors import ChargerOffline, CommandRejected, CommandTimeout, OcppCommandError
+from v2g_gateway.model import (
+    ChargerCapability,
+    ChargerEvent,
+    ChargingProfileSpec,
+    CommandResult,
+    CommandStatus,
+)
+
+if TYPE_CHECKING:
+    from v2g_gateway.csms.session import Session
+
+log = structlog.get_logger(__name__)
+
+Payload = dict[str, Any]
+_OK = {"Accepted", "Scheduled"}
+_HISTORY = 50
+# Measurands the gateway needs on every transaction update (SoC and export for V2G).
+TX_MEASURANDS = ",".join(
+    (
+        "Energy.Active.Import.Register",
+        "Energy.Active.Export.Register",
+        "Power.Active.Import",
+        "Power.Active.Export",
+        "SoC",
+        "Voltage",
+        "Current.Import",
+    )
+)
+
+
+class CallErrorReply(CommandRejected):
+    """The charger answered with a CALLERROR; `code` is its OCPP error code."""
+
+    def __init__(self, charger_id: str, action: str, code: str, description: str) -> None:
+        self.code = code
+        super().__init__(charger_id, action, f"CALLERROR {code}: {description}")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    at: datetime
+    action: str
+    status: CommandStatus
+    detail: str | None
+
+
+class Commands:
+    def __init__(
+        self,
+        cfg: Config,
+        sink: Callable[[ChargerEvent], None],
+        clock: Clock,
+        session_of: Callable[[str], Session | None],
+    ) -> None:
+        self._cfg = cfg
+        self._sink = sink
+        self._clock = clock
+        self._session_of = session_of
+        self._queues: dict[str, asyncio.Lock] = {}
+        self._history: dict[str, deque[CommandRecord]] = {}
+        self._last_profile: dict[tuple[str, int], ChargingProfileSpec] = {}
+        self._reported: dict[str, list[Payload]] = {}
+        self._request_ids = itertools.count(1)
+
+    # ---------------------------------------------------------------- low level
+
+    async def call(
+        self, charger_id: str, action: str, payload: Payload, wait_s: float | None = None
+    ) -> Payload:
+        """Send one CALL after the ones already queued for this charger; the answer's payload."""
+        timeout = wait_s if wait_s is not None else self._cfg.ocpp.call_timeout_s
+        if self._session_of(charger_id) is None:
+            raise ChargerOffline(charger_id, action, "not connected")
+        queue = self._queues.setdefault(charger_id, asyncio.Lock())
+        try:
+            async with asyncio.timeout(timeout * 3):
+                await queue.acquire()
+        except TimeoutError:
+            raise CommandTimeout(charger_id, action, "too many commands queued") from None
+        try:
+            session = self._session_of(charger_id)
+            if session is None:
+                raise ChargerOffline(charger_id, action, "disconnected while queued")
+            try:
+                return await session.request(action, payload, timeout)
+            except TimeoutError:
+                raise CommandTimeout(
+                    charger_id, action, f"no answer within {timeout:g} s"
+                ) from None
+            except ConnectionClosed:
+                raise ChargerOffline(charger_id, action, "connection closed") from None
+        finally:
+            queue.release()
+
+    async def _run(self, charger_id: str, action: str, payload: Payload) -> CommandResult:
+        try:
+            answer = await self.call(charger_id, action, payload)
+        except ChargerOffline as exc:
+            result = CommandResult(CommandStatus.OFFLINE, exc.detail)
+        except CommandTimeout as exc:
+            result = CommandResult(CommandStatus.TIMEOUT, exc.detail)
+        except CallErrorReply as exc:
+            status = (
+                CommandStatus.NOT_IMPLEMENTED
+                if exc.code in ("NotImplemented", "NotSupported")
+                else CommandStatus.ERROR
+            )
+            result = CommandResult(status, exc.detail)
+        except OcppCommandError as exc:
+            result = CommandResult(CommandStatus.ERROR, exc.detail)
+        else:
+            result = _from_answer(answer)
+        self._record(charger_id, action, result)
+        return result
+
+    def _record(self, charger_id: str, action: str, result: CommandResult) -> None:
+        hist = self._history.setdefault(charger_id, deque(maxlen=_HISTORY))
+        hist.append(CommandRecord(self._clock.now(), action, result.status, result.detail))
+        log.info("command", target=charger_id, action=action, status=result.status.value)
+
+    def history(self, charger_id: str) -> list[CommandRecord]:
+        """The last commands sent to a charger and how they ended (oldest first)."""
+        return list(self._history.get(charger_id, ()))
+
+    def _request_id(self) -> int:
+        return next(self._request_ids)
+
+    # ---------------------------------------------------------------- smart charging
+
+    def last_profile(self, charger_id: str, evse_id: int) -> ChargingProfileSpec | None:
+        """The last profile the charger accepted on this EVSE (dispatch skips identical ones)."""
+        return self._last_profile.get((charger_id, evse_id))
+
+    async def set_charging_profile(self, spec: ChargingProfileSpec) -> CommandResult:
+        try:
+            profile = ocpp_profile(spec)
+        except ValueError as exc:
+            return CommandResult(CommandStatus.ERROR, str(exc))
+        result = await self._run(
+            spec.charger_id,
+            "SetChargingProfile",
+            {"evseId": spec.evse_id, "chargingProfile": profile},
+        )
+        if result.ok:
+            self._last_profile[(spec.charger_id, spec.evse_id)] = spec
+        if discharges(spec) and result.status in (
+            CommandStatus.ACCEPTED,
+            CommandStatus.REJECTED,
+            CommandStatus.NOT_IMPLEMENTED,
+        ):
+            self._sink(
+                ChargerCapability(
+                    charger_id=spec.charger_id,
+                    at=self._clock.now(),
+                    name="discharge",
+                    value=result.ok,
+                    detail=f"SetChargingProfile with a negative limit: {result.status.value}"
+                    + (f" ({result.detail})" if result.detail else ""),
+                )
+            )
+        return result
+
+    async def clear_charging_profile(
+        self, charger_id: str, *, profile_id: int | None = None, evse_id: int | None = None
+    ) -> CommandResult:
+        payload: Payload = {}
+        if profile_id is not None:
+            payload["chargingProfileId"] = profile_id
+        if evse_id is not None:
+            payload["chargingProfileCriteria"] = {"evseId": evse_id}
+        result = await self._run(charger_id, "ClearChargingProfile", payload)
+        if result.ok or result.payload.get("status") == "Unknown":
+            for key, spec in list(self._last_profile.items()):
+                if key[0] != charger_id:
+                    continue
+                if evse_id is not None and key[1] != evse_id:
+                    continue
+                if profile_id is not None and spec.profile_id != profile_id:
+                    continue
+                del self._last_profile[key]
+        return result
+
+    async def get_composite_schedule(
+        self, charger_id: str, evse_id: int, duration_s: int
+    ) -> CommandResult:
+        payload = {"duration": duration_s, "evseId": evse_id, "chargingRateUnit": "W"}
+        return await self._run(charger_id, "GetCompositeSchedule", payload)
+
+    async def get_charging_profiles(
+        self, charger_id: str, *, evse_id: int | None = None, purpose: str | None = None
+    ) -> CommandResult:
+        criterion: Payload = {}
+        if purpose is not None:
+            criterion["chargingProfilePurpose"] = purpose
+        payload: Payload = {"requestId": self._request_id(), "chargingProfile": criterion}
+        if evse_id is not None:
+            payload["evseId"] = evse_id
+        return await self._run(charger_id, "GetChargingProfiles", payload)
+
+    def record_reported_profiles(self, charger_id: str, report: Payload) -> None:
+        """ReportChargingProfiles parts, kept until the next GetChargingProfiles."""
+        self._reported.setdefault(charger_id, []).append(report)
+        del self._reported[charger_id][:-_HISTORY]
+
+    def reported_profiles(self, charger_id: str) -> list[Payload]:
+        return list(self._reported.get(charger_id, ()))
+
+    # ---------------------------------------------------------------- transactions
+
+    async def request_start_transaction(
+        self,
+        charger_id: str,
+        id_token: str,
+        *,
+        evse_id: int | None = None,
+        token_type: str = "Central",
+    ) -> CommandResult:
+        payload: Payload = {
+            "idToken": {"idToken": id_token, "type": token_type},
+            "remoteStartId": self._request_id(),
+        }
+        if evse_id is not None:
+            payload["evseId"] = evse_id
+        return await self._run(charger_id, "RequestStartTransaction", payload)
+
+    async def request_stop_transaction(self, charger_id: str, transaction_id: str) -> CommandResult:
+        return await self._run(
+            charger_id, "RequestStopTransaction", {"transactionId": transaction_id}
+        )
+
+    # ---------------------------------------------------------------- device model and control
+
+    async def trigger_message(
+        self, charger_id: str, requested_message: str, *, evse_id: int | None = None
+    ) -> CommandResult:
+        payload: Payload = {"requestedMessage": requested_message}
+        if evse_id is not None:
+            payload["evse"] = {"id": evse_id}
+        return await self._run(charger_id, "TriggerMessage", payload)
+
+    async def get_variables(
+        self, charger_id: str, items: Sequence[tuple[str, str]]
+    ) -> CommandResult:
+        """items: (component, variable) pairs; per-item answers in payload['getVariableResult']."""
+        data = [{"component": {"name": c}, "variable": {"name": v}} for c, v in items]
+        return await self._run(charger_id, "GetVariables", {"getVariableData": data})
+
+    async def set_variables(
+        self, charger_id: str, items: Sequence[tuple[str, str, str]]
+    ) -> CommandResult:
+        """items: (component, variable, value); Accepted only if every item was accepted."""
+        data = [
+            {"component": {"name": c}, "variable": {"name": v}, "attributeValue": val}
+            for c, v, val in items
+        ]
+        result = await self._run(charger_id, "SetVariables", {"setVariableData": data})
+        if not result.ok:
+            return result
+        refused = [
+            f"{r['component']['name']}.{r['variable']['name']}: {r['attributeStatus']}"
+            for r in result.payload.get("setVariableResult", ())
+            if r.get("attributeStatus") not in ("Accepted", "RebootRequired")
+        ]
+        if refused:
+            return CommandResult(CommandStatus.REJECTED, "; ".join(refused), result.payload)
+        return result
+
+    async def get_base_report(
+        self, charger_id: str, report_base: str = "FullInventory"
+    ) -> CommandResult:
+        payload = {"requestId": self._request_id(), "reportBase": report_base}
+        return await self._run(charger_id, "GetBaseReport", payload)
+
+    async def reset(
+        self, charger_id: str, kind: str = "OnIdle", *, evse_id: int | None = None
+    ) -> CommandResult:
+        payload: Payload = {"type": kind}
+        if evse_id is not None:
+            payload["evseId"] = evse_id
+        return await self._run(charger_id, "Reset", payload)
+
+    async def change_availability(
+        self,
+        charger_id: str,
+        operational: bool,
+        *,
+        evse_id: int | None = None,
+        connector_id: int | None = None,
+    ) -> CommandResult:
+        payload: Payload = {"operationalStatus": "Operative" if operational else "Inoperative"}
+        if evse_id is not None:
+            evse: Payload = {"id": evse_id}
+            if connector_id is not None:
+                evse["connectorId"] = connector_id
+            payload["evse"] = evse
+        return await self._run(charger_id, "ChangeAvailability", payload)
+
+    # ---------------------------------------------------------------- after a boot
+
+    async def configure_after_boot(self, charger_id: str) -> None:
+        """Meter sampling the planner needs, then the device model for capabilities."""
+        interval = str(self._cfg.ocpp.meter_interval_s)
+        sampled = await self.set_variables(
+            charger_id,
+            [
+                ("SampledDataCtrlr", "TxUpdatedInterval", interval),
+                ("SampledDataCtrlr", "TxUpdatedMeasurands", TX_MEASURANDS),
+            ],
+        )
+        if not sampled.ok:
+            log.warning("charger refused meter sampling settings", detail=sampled.detail)
+        report = await self.get_base_report(charger_id)
+        if not report.ok:
+            log.info("no device model report", status=report.status.value, detail=report.detail)
+
+
+def _from_answer(answer: Payload) -> CommandResult:
+    status = answer.get("status")
+    if status is None:  # GetVariables, SetVariables: per-item results
+        return CommandResult(CommandStatus.ACCEPTED, None, answer)
+    info = answer.get("statusInfo") or {}
+    detail = None if status == "Accepted" else str(status)
+    if info.get("reasonCode"):
+        detail = f"{status}: {info['reasonCode']}"
+        if info.get("additionalInfo"):
+            detail += f" ({info['additionalInfo']})"
+    ok = status in _OK
+    return CommandResult(CommandStatus.ACCEPTED if ok else CommandStatus.REJECTED, detail, answer)

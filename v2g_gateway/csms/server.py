@@ -1,0 +1,153 @@
+"""The websocket server chargers connect to: handshake security, one Session per charger.
+
+Everything a charger says becomes a ChargerEvent handed synchronously to `sink` (the store's
+apply()); the server plans nothing. Commands go out through `self.commands`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from v2g_gateway.clock import Clock
+from v2g_gateway.config import Config
+from v2g_gateway.csms.auth import (
+    Credentials,
+    identity_from_path,
+    parse_basic_auth,
+    peer_common_name,
+    server_ssl_context,
+)
+from v2g_gateway.csms.commands import Commands
+from v2g_gateway.csms.ratelimit import TokenBucket
+from v2g_gateway.csms.session import Session
+from v2g_gateway.model import ChargerConnected, ChargerDisconnected, ChargerEvent
+
+log = structlog.get_logger(__name__)
+
+SUBPROTOCOL = "ocpp2.0.1"
+
+
+class CsmsServer:
+    def __init__(self, cfg: Config, sink: Callable[[ChargerEvent], None], clock: Clock) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self._sink = sink
+        self._credentials = Credentials(cfg)
+        self._sessions: dict[str, Session] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._server: Server | None = None
+        self.commands = Commands(cfg, self.sink, clock, self._sessions.get)
+
+    def sink(self, event: ChargerEvent) -> None:
+        self._sink(event)
+
+    async def start(self) -> None:
+        oc = self.cfg.ocpp
+        self._server = await serve(
+            self._serve_session,
+            oc.host,
+            oc.port,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            process_request=self._check_handshake,
+            ssl=server_ssl_context(self.cfg),
+            max_size=oc.max_frame_bytes,
+            ping_interval=oc.ping_interval_s,
+            ping_timeout=oc.ping_timeout_s,
+            server_header="v2g-gateway",
+        )
+        log.info("OCPP server listening", host=oc.host, port=self.port, profile=oc.security_profile)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("CsmsServer.start() has not run")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    def connected(self) -> set[str]:
+        return set(self._sessions)
+
+    async def close(self) -> None:
+        """Close every session with 1001 (going away) and wait until all are gone."""
+        if self._server is None:
+            return
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    # ---------------------------------------------------------------- handshake
+
+    def _refuse(self, conn: ServerConnection, why: str, ident: str | None) -> Response:
+        log.warning("charger refused at handshake", identity=ident, reason=why)
+        response = conn.respond(HTTPStatus.UNAUTHORIZED, "unauthorized\n")
+        response.headers["WWW-Authenticate"] = 'Basic realm="v2g-gateway", charset="UTF-8"'
+        return response
+
+    def _check_handshake(self, conn: ServerConnection, request: Request) -> Response | None:
+        ident = identity_from_path(request.path)
+        if ident is None or not self._credentials.known(ident):
+            return self._refuse(conn, "unknown identity", ident)
+        profile = self.cfg.ocpp.security_profile
+        if profile == 3:
+            ssl_object = conn.transport.get_extra_info("ssl_object")
+            cn = peer_common_name(ssl_object.getpeercert() if ssl_object else None)
+            if cn != ident:
+                return self._refuse(
+                    conn, f"client certificate CN {cn!r} is not the identity", ident
+                )
+        auth = parse_basic_auth(_header(request.headers, "Authorization"), ident)
+        if auth is None:
+            if profile < 3:
+                return self._refuse(conn, "no basic auth", ident)
+            return None
+        user, password = auth
+        if user != ident or not self._credentials.verify(ident, password):
+            return self._refuse(conn, "wrong user or password", ident)
+        return None
+
+    # ---------------------------------------------------------------- sessions
+
+    async def _serve_session(self, ws: ServerConnection) -> None:
+        ident = identity_from_path(ws.request.path if ws.request else "")
+        assert ident is not None  # the handshake refused anything else
+        structlog.contextvars.bind_contextvars(charger_id=ident)
+        bucket = self._buckets.setdefault(
+            ident, TokenBucket(self.cfg.ocpp.max_messages_per_minute, self.clock)
+        )
+        session = Session(ident, ws, self, bucket)
+        old = self._sessions.get(ident)
+        self._sessions[ident] = session
+        if old is not None:
+            log.info("new connection replaces the old session")
+            await old.ws.close(1000, "replaced by a new connection")
+        log.info("charger connected", remote=str(ws.remote_address))
+        try:
+            self.sink(ChargerConnected(ident, self.clock.now()))
+            await session.start()
+        except ConnectionClosed:
+            pass
+        except Exception:
+            log.exception("session failed")
+            await ws.close(1011, "internal error")
+        finally:
+            for task in list(session.tasks):
+                task.cancel()
+            if self._sessions.get(ident) is session:
+                del self._sessions[ident]
+                log.info("charger disconnected", code=ws.close_code, reason=ws.close_reason)
+                try:
+                    self.sink(ChargerDisconnected(ident, self.clock.now()))
+                except Exception:
+                    log.exception("sink failed on disconnect")
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    values = headers.get_all(name)
+    return values[0] if len(values) == 1 else None
