@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 Payload = dict[str, Any]
-_OK = {"Accepted", "Scheduled"}
+_OK = {"Accepted", "Scheduled", "NoProfiles"}
 _HISTORY = 50
 # Measurands the gateway needs on every transaction update (SoC and export for V2G).
 TX_MEASURANDS = ",".join(
@@ -140,7 +140,7 @@ class Commands:
     def _record(self, charger_id: str, action: str, result: CommandResult) -> None:
         hist = self._history.setdefault(charger_id, deque(maxlen=_HISTORY))
         hist.append(CommandRecord(self._clock.now(), action, result.status, result.detail))
-        log.info("command", target=charger_id, action=action, status=result.status.value)
+        log.info("command", charger_id=charger_id, action=action, status=result.status.value)
 
     def history(self, charger_id: str) -> list[CommandRecord]:
         """The last commands sent to a charger and how they ended (oldest first)."""

@@ -1,0 +1,72 @@
+"""An independent OCPP implementation (npm ocpp-rpc, strictMode) checks every frame we send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD, T0
+
+from v2g_gateway.csms.server import CsmsServer
+from v2g_gateway.model import ChargingProfileSpec, ProfilePeriod, ProfilePurpose
+
+PEER = Path(__file__).resolve().parents[2] / "peer"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+async def test_every_gateway_frame_is_schema_valid(server: CsmsServer) -> None:
+    assert (PEER / "node_modules" / "ocpp-rpc").is_dir(), "run: npm ci --prefix tests/peer"
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(PEER / "peer.js"),
+        f"ws://127.0.0.1:{server.port}/ocpp",
+        "garage",
+        PASSWORD,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        ready = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert ready == b"READY\n", ready
+        c = server.commands
+        spec = ChargingProfileSpec(
+            charger_id="garage",
+            evse_id=1,
+            profile_id=3,
+            purpose=ProfilePurpose.TX_PROFILE,
+            start=T0,
+            valid_to=T0 + timedelta(minutes=15),
+            periods=(ProfilePeriod(0, -7400.5), ProfilePeriod(300, 0)),
+            transaction_id="peer-tx-1",
+        )
+        results = [
+            await c.set_charging_profile(spec),
+            await c.get_composite_schedule("garage", 1, 900),
+            await c.get_charging_profiles("garage", evse_id=1, purpose="TxProfile"),
+            await c.clear_charging_profile("garage", profile_id=3, evse_id=1),
+            await c.request_start_transaction("garage", "TAG1", evse_id=1),
+            await c.request_stop_transaction("garage", "peer-tx-1"),
+            await c.trigger_message("garage", "MeterValues", evse_id=1),
+            await c.get_variables("garage", [("SmartChargingCtrlr", "Enabled")]),
+            await c.set_variables("garage", [("SampledDataCtrlr", "TxUpdatedInterval", "10")]),
+            await c.get_base_report("garage", "SummaryInventory"),
+            await c.change_availability("garage", False, evse_id=1, connector_id=1),
+            await c.reset("garage", "OnIdle"),
+        ]
+        assert [r.detail for r in results if not r.ok] == []
+    finally:
+        proc.stdin.close()
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        await proc.wait()
+    summary = json.loads(line)
+    assert summary.get("violations") == [], summary
+    assert len(summary["sent"]) == 25  # every charger-to-CSMS action of OCPP 2.0.1
+    # Every CSMS call arrived and was validated: 12 above, plus SetVariables+GetBaseReport at boot.
+    assert summary["received"]["SetVariables"] == 2
+    assert summary["received"]["GetBaseReport"] == 2
+    assert sum(summary["received"].values()) == 14
