@@ -281,7 +281,10 @@ def test_bad_profiles_named(change: dict[str, Any], key: str) -> None:
         (lambda s: s.pop("startSchedule"), "startSchedule"),
         (lambda s: s.update(chargingRateUnit="kW"), "chargingRateUnit"),
         (lambda s: s.update(duration=-5), "duration"),
-        (lambda s: s.update(chargingSchedulePeriod=[{"startPeriod": 60, "limit": 1}]), "startPeriod"),
+        (
+            lambda s: s.update(chargingSchedulePeriod=[{"startPeriod": 60, "limit": 1}]),
+            "startPeriod",
+        ),
         (lambda s: s["chargingSchedulePeriod"].append({"startPeriod": 0, "limit": 1}), "rise"),
         (lambda s: s["chargingSchedulePeriod"][0].update(limit="lots"), "limit"),
         (lambda s: s["chargingSchedulePeriod"][0].update(numberPhases=4), "numberPhases"),
