@@ -24,6 +24,7 @@ from v2g_gateway.config import Config
 from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.dispatch.controller import Controller
 from v2g_gateway.dispatch.policy import Policy
+from v2g_gateway.dispatch.replanner import Replanner
 from v2g_gateway.model import Notification, UserPriceSlot
 from v2g_gateway.mqtt.bridge import MqttBridge
 from v2g_gateway.prices.service import PriceService
@@ -46,8 +47,15 @@ class Gateway:
         self.csms = CsmsServer(cfg, self.store.apply, self.clock)
         self._http = httpx.AsyncClient(timeout=20.0, follow_redirects=True)
         self.prices = PriceService(cfg, self.store, self.clock, self._http, self.store.notify)
+        self.replanner = Replanner(cfg, self.store, self.policy, self.prices, self.clock)
         self.controller = Controller(
-            cfg, self.store, self.policy, self.prices, self.csms.commands, self.clock
+            cfg,
+            self.store,
+            self.policy,
+            self.prices,
+            self.csms.commands,
+            self.clock,
+            plan_lookup=self.replanner.lookup,
         )
         self.mqtt: MqttBridge | None = None
         if mqtt and cfg.mqtt.enabled:

@@ -1,0 +1,154 @@
+"""The replanner on a real store: plans from stored state, replans only when something matters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from v2g_gateway.clock import ManualClock
+from v2g_gateway.config import Config, parse_config
+from v2g_gateway.dispatch.policy import Policy
+from v2g_gateway.dispatch.replanner import Replanner, next_departure
+from v2g_gateway.model import (
+    ChargerBooted,
+    ConnectorStatus,
+    ConnectorStatusChanged,
+    MeterSample,
+    UserPriceSlot,
+)
+from v2g_gateway.prices.tariff import tariff_prices
+from v2g_gateway.store import Store
+
+# Thursday 2026-01-15, 17:30 in Berlin (16:30 UTC).
+NOW = datetime(2026, 1, 15, 16, 30, tzinfo=UTC)
+
+
+def config(**prefs: object) -> Config:
+    return parse_config(
+        {
+            "gateway": {"timezone": "Europe/Berlin"},
+            "chargers": [{"id": "garage", "password": "a-long-random-secret"}],
+            "vehicles": [{"id": "car", "battery_kwh": 60, "reserve_soc_percent": 40}],
+            "prices": {
+                "tariff": [
+                    {
+                        "start": "17:00",
+                        "end": "21:00",
+                        "import_per_kwh": 0.45,
+                        "export_per_kwh": 0.40,
+                    },
+                    {
+                        "start": "21:00",
+                        "end": "17:00",
+                        "import_per_kwh": 0.15,
+                        "export_per_kwh": 0.05,
+                    },
+                ]
+            },
+            "preferences": {
+                "departures": [{"days": ["fri"], "time": "07:30", "target_soc_percent": 80}],
+                "degradation_cost_per_kwh": 0.03,
+                **prefs,
+            },
+        }
+    )
+
+
+class TariffView:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.calls = 0
+
+    def user_prices(self, start: datetime, end: datetime) -> Sequence[UserPriceSlot]:
+        self.calls += 1
+        return tariff_prices(self.cfg.prices.tariff, self.cfg.gateway.tz, start, end)
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> tuple[Config, Store, Replanner, ManualClock]:
+    cfg = config()
+    clock = ManualClock(NOW)
+    store = Store.open(tmp_path / "s.sqlite", cfg)
+    store.apply(ChargerBooted("garage", NOW, vendor="Sim", model="BiDi"))
+    store.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.OCCUPIED, NOW))
+    store.apply(MeterSample("garage", 1, NOW, soc_percent=70.0, power_w=0.0))
+    policy = Policy(cfg, store, clock)
+    return cfg, store, Replanner(cfg, store, policy, TariffView(cfg), clock), clock
+
+
+def test_plan_discharges_at_the_peak_and_refills_for_departure(
+    parts: tuple[Config, Store, Replanner, ManualClock],
+) -> None:
+    _cfg, store, rp, _clock = parts
+    now_power = rp.lookup("car", NOW)
+    assert now_power is not None and now_power.power_w < 0, now_power
+    plan = rp.current("car")
+    assert plan is not None and not plan.target_at_risk
+    departure = datetime(2026, 1, 16, 6, 30, tzinfo=UTC)
+    at_departure = next(s for s in plan.slots if s.end == departure)
+    assert at_departure.soc_end_kwh >= 0.8 * 60 - 1e-3
+    assert min(s.soc_end_kwh for s in plan.slots) >= 0.4 * 60 - 1e-3
+    night = [s for s in plan.slots if s.start.hour in (21, 22, 23, 0, 1, 2, 3, 4)]
+    assert sum(s.charge_kw for s in night) > 0
+    stored = store.load_plan("car")
+    assert stored is not None and stored["slots"][0]["discharge_kw"] > 0
+    kinds = [n["kind"] for n in store.recent_notifications()]
+    assert "plan_changed" in kinds
+
+
+def test_no_replan_without_a_material_change(
+    parts: tuple[Config, Store, Replanner, ManualClock],
+) -> None:
+    _cfg, store, rp, _clock = parts
+    rp.lookup("car", NOW)
+    rp.lookup("car", NOW + timedelta(seconds=30))
+    assert rp.solves == 1
+    store.set_preference("car.reserve_soc_percent", 60.0, NOW)
+    after = rp.lookup("car", NOW + timedelta(seconds=60))
+    assert rp.solves == 2
+    assert after is not None and after.power_w < 0  # 70 % still above a 60 % reserve
+    plan = rp.current("car")
+    assert plan is not None and min(s.soc_end_kwh for s in plan.slots) >= 36 - 1e-3
+
+
+def test_soc_drift_replans(parts: tuple[Config, Store, Replanner, ManualClock]) -> None:
+    _cfg, store, rp, _clock = parts
+    rp.lookup("car", NOW)
+    store.apply(MeterSample("garage", 1, NOW + timedelta(minutes=2), soc_percent=50.0))
+    rp.lookup("car", NOW + timedelta(minutes=2))
+    assert rp.solves == 2
+
+
+def test_unknown_soc_or_unplugged_gives_no_plan(
+    parts: tuple[Config, Store, Replanner, ManualClock],
+) -> None:
+    _cfg, store, rp, _clock = parts
+    assert rp.lookup("car", NOW + timedelta(hours=2)) is None  # SoC is 2 h old: stale
+    store.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.AVAILABLE, NOW))
+    assert rp.lookup("car", NOW) is None
+
+
+def test_next_departure_uses_weekdays_and_one_off(
+    parts: tuple[Config, Store, Replanner, ManualClock],
+) -> None:
+    cfg, store, _rp, clock = parts
+    policy = Policy(cfg, store, clock)
+    v = store.snapshot(NOW).vehicles["car"]
+    vcfg = cfg.vehicles[0]
+    dep = next_departure(cfg, policy, vcfg, v, NOW)
+    assert dep == (datetime(2026, 1, 16, 6, 30, tzinfo=UTC), 80.0)
+    # Friday 08:00: the next Friday departure is a week away.
+    fri = datetime(2026, 1, 16, 7, 0, tzinfo=UTC)
+    assert next_departure(cfg, policy, vcfg, v, fri) == (
+        datetime(2026, 1, 23, 6, 30, tzinfo=UTC),
+        80.0,
+    )
+    policy.set_preference("departure_time", "06:00", "car")
+    policy.set_preference("target_soc_percent", 90, "car")
+    assert next_departure(cfg, policy, vcfg, v, NOW) == (
+        datetime(2026, 1, 16, 5, 0, tzinfo=UTC),
+        90.0,
+    )
