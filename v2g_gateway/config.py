@@ -169,6 +169,8 @@ class PricesSection(Section):
     supplier_margin_per_kwh: float = 0.0
     vat_percent: float = Field(default=0.0, ge=0, le=100)
     grid_fee_per_kwh: float = 0.0
+    # Time-of-use grid fee: periods whose import_per_kwh is the fee; replaces grid_fee_per_kwh.
+    grid_fee_tou: tuple[TariffPeriod, ...] = ()
     energy_tax_per_kwh: float = 0.0
     export_factor: float = 1.0
     export_fee_per_kwh: float = 0.0
