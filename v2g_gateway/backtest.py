@@ -17,9 +17,7 @@ valued at the period's mean import price / eta_c (the strategies end at differen
 from __future__ import annotations
 
 import bisect
-import csv
 import importlib
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,7 +166,7 @@ class BacktestResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Prices: the prices package's loader and composer when present, a small reader until then.
+# Prices: the prices package's loader; its composer when present, the documented formula until then.
 
 
 def _provided(module: str, name: str) -> Callable[..., Any] | None:
@@ -181,11 +179,9 @@ def _provided(module: str, name: str) -> Callable[..., Any] | None:
 
 
 def load_prices(path: Path, fmt: str, area: str | None = None) -> list[PriceSlot]:
-    load = _provided("v2g_gateway.prices.load", "load_price_file")
-    if load is None:
-        return _read_entsoe_csv(path, fmt)
-    slots: list[PriceSlot] = load(path, fmt, area)
-    return slots
+    from v2g_gateway.prices.load import load_price_file
+
+    return load_price_file(path, fmt, area)
 
 
 def compose_prices(
@@ -206,39 +202,6 @@ def _compose_one(s: PriceSlot, c: PricesSection) -> UserPriceSlot:
     else:
         exp = s.price * c.export_factor - c.export_fee_per_kwh
     return UserPriceSlot(s.start, s.end, imp, exp)
-
-
-def _read_entsoe_csv(path: Path, fmt: str) -> list[PriceSlot]:
-    """ENTSO-E transparency export: 'dd.mm.yyyy HH:MM - dd.mm.yyyy HH:MM', EUR/MWh, CET/CEST."""
-    if fmt not in ("entsoe-csv", "entsoe", "csv"):
-        raise PriceParseError(f"{path}: unknown price file format {fmt!r} (use entsoe-csv)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise PriceParseError(f"{path}: cannot read: {exc.strerror}") from None
-    tz = ZoneInfo("Europe/Berlin")
-    out: list[PriceSlot] = []
-    seen: set[datetime] = set()
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or "MTU" not in rows[0][0]:
-        raise PriceParseError(f"{path}: not an ENTSO-E day-ahead CSV export (no MTU header)")
-    for n, row in enumerate(rows[1:], start=2):
-        if len(row) < 2 or row[1].strip() in ("", "-", "n/e"):
-            continue
-        try:
-            a, b = (datetime.strptime(x.strip(), "%d.%m.%Y %H:%M") for x in row[0].split(" - "))
-            price = float(row[1]) / 1000.0
-        except ValueError:
-            raise PriceParseError(f"{path}: line {n}: cannot read {row[:2]!r}") from None
-        start = a.replace(tzinfo=tz)
-        if start.astimezone(ZoneInfo("UTC")) in seen:  # the repeated hour when clocks go back
-            start = a.replace(tzinfo=tz, fold=1)
-        start_utc = start.astimezone(ZoneInfo("UTC"))
-        seen.add(start_utc)
-        out.append(PriceSlot(start_utc, start_utc + (b - a), price))
-    if not out:
-        raise PriceParseError(f"{path}: no prices in the file")
-    return sorted(out, key=lambda s: s.start)
 
 
 def contiguous(prices: Sequence[UserPriceSlot], notes: list[str]) -> list[UserPriceSlot]:
