@@ -80,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=1440.0, help="clock speed-up (default 1440)")
     demo.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
     demo.add_argument("--output", default="demo-output", help="folder for the picture and summary")
-    demo.add_argument("--scenario", default=None, help="scenario TOML (default: built-in)")
     demo.add_argument("--quiet", action="store_true", help="no progress line")
     demo.set_defaults(func=_cmd_demo)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Literal, TextIO
 
 import structlog
 
@@ -16,13 +16,18 @@ _LEVELS = {
 }
 
 
-def setup_logging(fmt: Literal["auto", "console", "json"] = "auto", level: str = "info") -> None:
+def setup_logging(
+    fmt: Literal["auto", "console", "json"] = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+) -> None:
     """Route both structlog and stdlib logging (ocpp, websockets) through one renderer."""
-    json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    out = stream or sys.stderr
+    json_lines = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if json_lines
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -35,7 +40,7 @@ def setup_logging(fmt: Literal["auto", "console", "json"] = "auto", level: str =
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

@@ -278,10 +278,15 @@ class Controller:
             self._announce(now, vcfg.id, charger.charger_id, last, d)
             return
         self._sent.pop(key, None)
-        if d.limit_w < 0 and result.status in (
-            CommandStatus.REJECTED,
-            CommandStatus.NOT_IMPLEMENTED,
-        ) and charger.charger_id not in self._refused_told:
+        if (
+            d.limit_w < 0
+            and result.status
+            in (
+                CommandStatus.REJECTED,
+                CommandStatus.NOT_IMPLEMENTED,
+            )
+            and charger.charger_id not in self._refused_told
+        ):
             self._refused_told.add(charger.charger_id)
             self._store.notify(
                 Notification(

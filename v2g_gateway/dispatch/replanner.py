@@ -80,7 +80,9 @@ def next_departure(
 
 
 def split_slots(
-    prices: Sequence[UserPriceSlot], cuts: Sequence[datetime], max_len: timedelta = timedelta(hours=1)
+    prices: Sequence[UserPriceSlot],
+    cuts: Sequence[datetime],
+    max_len: timedelta = timedelta(hours=1),
 ) -> list[UserPriceSlot]:
     """Long tariff periods become hour slots (cut on the hour), and a departure starts a slot,
     so the plan can say when within a period to act and meet a target exactly on time."""
