@@ -354,9 +354,8 @@ def _request(
     if not horizon:
         horizon = [prices[i]]
     plugged = [i + k < stay.leave_i for k in range(len(horizon))]
-    targets = []
-    if target is not None and stay.leave_at <= horizon[-1].end:
-        targets.append(DepartureTarget(stay.leave_at, target))
+    # a departure beyond the known prices is passed too: the planner keeps it within reach
+    targets = [] if target is None else [DepartureTarget(stay.leave_at, target)]
     pref = cfg.preferences
     return PlanRequest(
         now=prices[i].start,

@@ -72,6 +72,7 @@ class _TargetBound:
     target: DepartureTarget
     soc_kwh: float  # the bound actually applied
     at_risk: bool
+    beyond: bool = False  # departure after the last known price: only kept reachable
 
 
 def break_even_per_kwh(refill_per_kwh: float, vehicle: PlanVehicle, wear_per_kwh: float) -> float:
@@ -187,7 +188,7 @@ def plan(request: PlanRequest) -> Plan:
                     f"{_pct(tb.target.soc_kwh, v)} % by {_hhmm(tb.target.at)} is out of reach: "
                     f"charging at full power, expect {_pct(tb.soc_kwh, v)} %"
                 )
-    slots = _slots(request, hz, result, targets, spike, dr_kw, reserve, terminal, be)
+    slots = _slots(request, hz, result, targets, spike, dr_kw, reserve, be)
     cost = sum(s.import_per_kwh * s.charge_kw * s.hours for s in slots)
     revenue = float(
         np.sum((hz.imp * _clean(result.home_kw) + hz.exp * _clean(result.export_kw)) * hz.hours)
@@ -318,18 +319,29 @@ def _target_bounds(
     for t in sorted(r.targets, key=lambda t: t.at):
         if t.at <= r.now:
             continue
-        idx = [i for i, s in enumerate(hz.slots) if s.end <= t.at]
-        if t.at > hz.slots[-1].end:
-            notes.append(f"departure at {_hhmm(t.at)} is beyond the known prices; planned later")
+        want = t.soc_kwh
+        if want > e_upper + TOL:
+            notes.append(f"target {_pct(want, v)} % is above the maximum; using the maximum")
+            want = e_upper
+        end = hz.slots[-1].end
+        if t.at > end:
+            # Prices stop before the departure: end the horizon with a SoC from which the
+            # target can still be reached by charging at full power in the hours left.
+            rest_h = (t.at - end).total_seconds() / 3600.0
+            slack = v.eta_c * v.max_charge_kw * rest_h if hz.plugged[-1] else 0.0
+            want -= slack
+            if want <= TOL:
+                continue
+            k = len(hz.slots) - 1
+            notes.append(f"departure at {_hhmm(t.at)} is beyond the known prices: kept reachable")
+            at_risk = want > reach[k] + TOL
+            out.append(_TargetBound(k, t, float(reach[k]) if at_risk else want, at_risk, True))
             continue
+        idx = [i for i, s in enumerate(hz.slots) if s.end <= t.at]
         if not idx:
             notes.append(f"departure at {_hhmm(t.at)} is within the current slot")
             continue
         k = idx[-1]
-        want = t.soc_kwh
-        if want > e_upper:
-            notes.append(f"target {_pct(want, v)} % is above the maximum; using the maximum")
-            want = e_upper
         at_risk = want > reach[k] + TOL
         out.append(_TargetBound(k, t, float(reach[k]) if at_risk else want, at_risk))
     return out
@@ -392,7 +404,6 @@ def _slots(
     spike: Vec,
     dr_kw: Vec,
     reserve: float,
-    terminal: float,
     be: float,
 ) -> tuple[PlanSlot, ...]:
     v, cur = r.vehicle, r.currency
@@ -415,14 +426,15 @@ def _slots(
                 reason = f"charging up to the reserve {_pct(reserve, v)} %"
             elif s.import_per_kwh < 0:
                 reason = f"negative price {s.import_per_kwh:.2f} {cur}/kWh"
+            elif nxt is not None and nxt.beyond:
+                pct = _pct(nxt.target.soc_kwh, v)
+                reason = f"keeping {pct} % by {_hhmm(nxt.target.at)} within reach"
             elif nxt is not None and soc_start < nxt.soc_kwh - TOL:
                 reason = (
                     f"cheapest hours to reach {_pct(nxt.soc_kwh, v)} % by {_hhmm(nxt.target.at)}"
                 )
             else:
-                reason = (
-                    f"cheap energy {s.import_per_kwh:.2f} {cur}/kWh stored for later"
-                )
+                reason = f"cheap energy {s.import_per_kwh:.2f} {cur}/kWh stored for later"
         elif d > 0:
             if dr_kw[i] > 0:
                 reason = "demand-response event"

@@ -309,3 +309,18 @@ def test_gap_in_prices_is_a_plan_error() -> None:
     prices = slots([0.2] * 2) + slots([0.2], start=T0 + timedelta(hours=3))
     with pytest.raises(PlanError, match="not where slot 1 ends"):
         plan(request(prices))
+
+
+def test_departure_beyond_known_prices_stays_reachable() -> None:
+    # prices for 6 h, departure 2 h after they end: at most 2 * 11 * 0.95 kWh can come later
+    req = request(
+        slots([0.9] * 6, [0.8] * 6),
+        vehicle=vehicle(soc_kwh=50.0),
+        targets=[DepartureTarget(T0 + timedelta(hours=8), 55.0)],
+        terminal_value_per_kwh=0.1,
+    )
+    p = plan(req)
+    assert p.slots[-1].soc_end_kwh >= 55.0 - 2 * 11 * 0.95 - 1e-4
+    assert exported_kwh(p) > 0  # the peak is still used, down to what keeps the target
+    assert p.slots[-1].soc_end_kwh == pytest.approx(55.0 - 2 * 11 * 0.95, abs=1e-3)
+    assert any("beyond the known prices" in n for n in p.notes)
