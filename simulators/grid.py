@@ -89,6 +89,8 @@ class GridSimulator:
         self.published: list[tuple[str, str]] = []  # (topic, payload) sent to the broker
         self._changes: asyncio.Queue[tuple[str, str, bool]] = asyncio.Queue()
         self._warned = False
+        self.broker_up = asyncio.Event()
+        self.broker_down = asyncio.Event()
 
     def home_w(self, at: datetime | None = None) -> float:
         return home_load_w((at or self.clock.now()).astimezone(self.tz), seed=self.seed)
@@ -137,6 +139,8 @@ class GridSimulator:
                     self.mqtt_host, self.mqtt_port, identifier=f"v2g-sim-grid-{self.seed}"
                 ) as client:
                     delay = 1.0
+                    self.broker_down.clear()
+                    self.broker_up.set()
                     if self._warned:
                         log.info("sim_grid_mqtt_connected", host=self.mqtt_host)
                     self._warned = False
@@ -145,6 +149,8 @@ class GridSimulator:
                         tg.create_task(self._power_loop(client))
                         tg.create_task(self._change_loop(client))
             except* aiomqtt.MqttError as group:
+                self.broker_up.clear()
+                self.broker_down.set()
                 if not self._warned:
                     log.warning(
                         "sim_grid_mqtt_unavailable",

@@ -246,13 +246,13 @@ async def run_scenario(
     for event in timeline(scenario, list(by_id)):
         wait = (event.at - clock.now()).total_seconds()
         if wait < -1:
-            log.info("sim_scenario_skip", event=event.describe())
+            log.info("sim_scenario_skip", what=event.describe())
             continue
         if wait > 0:
             await clock.sleep(wait)
         await _perform(scenario, event, by_id, grid)
         done.append(event)
-        log.info("sim_scenario_event", event=event.describe())
+        log.info("sim_scenario_event", what=event.describe())
         if on_event is not None:
             result = on_event(event)
             if result is not None:

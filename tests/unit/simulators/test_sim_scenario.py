@@ -1,0 +1,93 @@
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from simulators.errors import ScenarioError
+from simulators.grid import home_load_w
+from simulators.scenario import load_scenario, parse_scenario, timeline
+from v2g_gateway.errors import ConfigError
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_default_scenario_is_the_demo_day() -> None:
+    sc = load_scenario("default")
+    events = timeline(sc, ["garage"])
+    assert [(e.kind, e.at.astimezone(BERLIN).strftime("%d %H:%M")) for e in events] == [
+        ("arrive", "06 17:30"),
+        ("depart", "07 07:30"),
+    ]
+    assert events[0].arrival is not None and events[0].arrival.soc_percent == 55
+    assert events[0].arrival.target_soc_percent == 80
+    assert sc.prices_path() is not None and sc.prices_path().is_file()  # type: ignore[union-attr]
+
+
+def test_week_scenario_has_outage_and_demand_response() -> None:
+    sc = load_scenario("week")
+    kinds = [e.kind for e in timeline(sc, ["garage"])]
+    assert kinds.count("arrive") == 7
+    assert kinds.count("depart") == 7
+    assert "outage" in kinds and "restore" in kinds and "dr_start" in kinds
+    events = timeline(sc, ["garage"])
+    assert events == sorted(events, key=lambda e: e.at)
+
+
+BASE = {"name": "t", "start": "2024-10-06", "arrivals": [{"time": "17:30", "soc_percent": 50}]}
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        ({"bogus": 1}, "bogus", "unknown key"),
+        ({"timezone": "Mars/Base"}, "timezone", "unknown time zone"),
+        ({"arrivals": [{"time": "25:00", "soc_percent": 50}]}, "arrivals[0].time", "HH:MM"),
+        ({"arrivals": [{"time": "17:00", "soc_percent": 150}]}, "arrivals[0].soc_percent", "100"),
+        ({"arrivals": [{"time": "17:00", "soc_percent": 5, "car": "x"}]}, "arrivals[0].car", "x"),
+        ({"arrivals": [{"time": "17:00"}]}, "arrivals[0].soc_percent", "required"),
+        ({"outages": [{"day": 3, "start": "10:00", "end": "11:00"}]}, "outages[0].start", "span"),
+        ({"prices": "nowhere.xml"}, "prices", "not found"),
+        ({"speed": 0}, "speed", "greater than 0"),
+    ],
+)
+def test_scenario_mistakes_name_file_and_key(
+    change: dict[str, object], key: str, words: str
+) -> None:
+    data = {**BASE, **change}
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(data, Path("my.toml"))
+    assert err.value.source == "my.toml"
+    assert err.value.key == key
+    assert words in err.value.problem
+    assert isinstance(err.value, ConfigError)
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [", encoding="utf-8")
+    with pytest.raises(ScenarioError, match="invalid TOML"):
+        load_scenario(bad)
+    with pytest.raises(ScenarioError, match="file not found"):
+        load_scenario(tmp_path / "absent.toml")
+
+
+def test_unknown_charger_in_arrival() -> None:
+    sc = parse_scenario(
+        {**BASE, "arrivals": [{"time": "17:30", "soc_percent": 50, "charger": "shed"}]}
+    )
+    with pytest.raises(ScenarioError, match="shed"):
+        timeline(sc, ["garage"])
+
+
+def test_home_load_has_peaks_and_is_deterministic() -> None:
+    def at(h: int, m: int = 0) -> datetime:
+        return datetime(2024, 10, 6, h, m, tzinfo=BERLIN)
+
+    assert home_load_w(at(19), seed=3) == home_load_w(at(19), seed=3)
+    assert home_load_w(at(19), seed=3) != home_load_w(at(19), seed=4)
+    night = home_load_w(at(3), seed=1)
+    assert home_load_w(at(7, 15), seed=1) > 2 * night
+    assert home_load_w(at(19), seed=1) > home_load_w(at(7, 15), seed=1)
+    day_kwh = sum(home_load_w(at(h, m), seed=1) for h in range(24) for m in (0, 15, 30, 45)) / 4000
+    assert 8 < day_kwh < 18
