@@ -143,6 +143,7 @@ class SimulatedCharger:
         )
         self.connected = asyncio.Event()
         self.booted = asyncio.Event()
+        self.disconnected = asyncio.Event()  # set whenever a session has ended
         self.profiles: list[dict[str, Any]] = []  # every SetChargingProfile request received
         self.installed: list[InstalledProfile] = []
         self.sent_messages = 0
@@ -248,6 +249,7 @@ class SimulatedCharger:
                     self._session = None
                     self.connected.clear()
                     self.booted.clear()
+                    self.disconnected.set()
                 if physics.done():
                     physics.result()  # a crashed physics loop is a bug: surface it
                 delay = min(self.reconnect_max_s, self.reconnect_min_s * 2**attempt)
@@ -270,6 +272,7 @@ class SimulatedCharger:
         """One connection's life; True when it got as far as an accepted boot."""
         cp = _Session(self, ws)
         self._session = cp
+        self.disconnected.clear()
         self.connected.set()
         reader = asyncio.create_task(cp.start(), name=f"sim-reader-{self.charger_id}")
         worker = asyncio.create_task(self._online(cp), name=f"sim-online-{self.charger_id}")
