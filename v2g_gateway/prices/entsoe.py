@@ -244,5 +244,5 @@ class EntsoeSource:
         }
         # A44 "no data" comes as HTTP 200/400 with an acknowledgement body: parse it either way.
         resp = await get_checked(self._http, NAME, self._url, params, ok_statuses=(200, 400))
-        slots = parse_entsoe(resp.content)
+        slots = [s for s in parse_entsoe(resp.content) if s.end > start and s.start < end]
         return check_currency(slots, self._currency, NAME)
