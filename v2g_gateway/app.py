@@ -79,8 +79,18 @@ class Gateway:
             "uptime_s": round(time.monotonic() - self.started_at),
             "store": "ok" if self.store.healthy else "failing",
             "ocpp": {"connected": sorted(self.csms.connected())},
-            "prices": self.prices.status(),
+            "prices": self._prices_status(),
             "mqtt": "connected" if self.mqtt and self.mqtt.connected.is_set() else "disconnected",
+        }
+
+    def _prices_status(self) -> dict[str, Any]:
+        st = self.prices.status()
+        return {
+            "state": st.state,
+            "source": st.source,
+            "covered_until": None if st.covered_until is None else st.covered_until.isoformat(),
+            "last_success": None if st.last_success is None else st.last_success.isoformat(),
+            "last_error": st.last_error,
         }
 
     def _prices_view(self) -> dict[str, Any]:
@@ -94,7 +104,7 @@ class Gateway:
             return {"status": "missing", "error": str(exc)}
         current = next((s for s in slots if s.start <= now < s.end), None)
         return {
-            "status": self.prices.status(),
+            "status": self._prices_status(),
             "currency": self.cfg.prices.currency,
             "current": None if current is None else _slot_json(current),
             "slots": [_slot_json(s) for s in slots[:200]],

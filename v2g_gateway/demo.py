@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import secrets
 import sys
@@ -223,14 +224,15 @@ async def _script(
                 plugged=ev is not None,
             )
         )
-        if not args.quiet:
+        if not args.quiet and (sys.stdout.isatty() or now.minute < 5):
             done = (now - start) / (end - start)
             bar = "#" * int(done * 30)
             soc = "  -  " if ev is None else f"{ev.soc_percent:5.1f}"
             p = "  -  " if price is None else f"{price[0]:.3f}"
+            lead, tail = ("\r", "") if sys.stdout.isatty() else ("", "\n")
             sys.stdout.write(
-                f"\r{now.astimezone(tz):%a %H:%M}  SoC {soc} %  power {sim.power_w() / 1000:+6.1f} kW"
-                f"  import {p}/kWh  [{bar:<30}] {done:4.0%}"
+                f"{lead}{now.astimezone(tz):%a %H:%M}  SoC {soc} %  power {sim.power_w() / 1000:+6.1f} kW"
+                f"  import {p}/kWh  [{bar:<30}] {done:4.0%}{tail}"
             )
             sys.stdout.flush()
         at += step
@@ -258,6 +260,7 @@ def _summary(run: DemoRun) -> dict[str, Any]:
             discharged += -a.power_kw * h
             revenue += -a.power_kw * h * (a.export_price or 0.0)
     socs = [s.soc for s in run.samples if s.soc is not None]
+    baseline = _plain_charging_cost(run)
     return {
         "charged_kwh": round(charged, 2),
         "discharged_kwh": round(discharged, 2),
@@ -269,6 +272,8 @@ def _summary(run: DemoRun) -> dict[str, Any]:
         "cost": round(cost, 2),
         "revenue": round(revenue, 2),
         "net": round(revenue - cost, 2),
+        "plain_charging_cost": None if baseline is None else round(baseline, 2),
+        "saving": None if baseline is None else round(baseline - (cost - revenue), 2),
         "reserve_percent": RESERVE,
         "reserve_respected": not socs or min(socs) >= RESERVE - 0.5,
         "departure_target_met": run.departure_soc is None or run.departure_soc >= TARGET_SOC - 0.5,
@@ -276,6 +281,23 @@ def _summary(run: DemoRun) -> dict[str, Any]:
             {"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in run.events
         ],
     }
+
+
+def _plain_charging_cost(run: DemoRun) -> float | None:
+    """What charging at full power on arrival to the same departure SoC would have cost."""
+    plugged = [s for s in run.samples if s.soc is not None]
+    if not plugged or run.departure_soc is None:
+        return None
+    need_kwh = (run.departure_soc - plugged[0].soc) / 100.0 * BATTERY_KWH  # type: ignore[operator]
+    meter_kwh = max(0.0, need_kwh) / 0.95
+    cost, left = 0.0, meter_kwh
+    for a, b in itertools.pairwise(plugged):
+        if left <= 0:
+            break
+        kwh = min(left, 11.0 * (b.at - a.at).total_seconds() / 3600.0)
+        cost += kwh * (a.import_price or 0.0)
+        left -= kwh
+    return cost
 
 
 def _print_summary(s: dict[str, Any], cfg: Config) -> None:
@@ -290,6 +312,14 @@ def _print_summary(s: dict[str, Any], cfg: Config) -> None:
         ("revenue from discharging", f"{s['revenue']:.2f} {cur}"),
         ("net", f"{s['net']:+.2f} {cur}"),
     ]
+    if s["plain_charging_cost"] is not None:
+        rows.append(
+            (
+                "plain charging on arrival",
+                f"{s['plain_charging_cost']:.2f} {cur} for the same departure SoC",
+            )
+        )
+        rows.append(("saved by the gateway", f"{s['saving']:+.2f} {cur}"))
     width = max(len(k) for k, _ in rows)
     print("v2g-gateway demo: one simulated day")
     for k, v in rows:
@@ -341,7 +371,7 @@ def _picture(run: DemoRun, path: Path, tz: Any) -> Path | None:
     ax3.set_ylabel("charger power kW")
     ax3.legend(loc="upper left")
     for e in run.events:
-        if e.kind in ("dispatch_started", "dispatch_stopped", "plan_changed"):
+        if e.kind in ("dispatch_started", "dispatch_stopped"):
             ax3.axvline(e.at.astimezone(tz), color="gray", alpha=0.3, linewidth=0.8)
     ax3.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))  # type: ignore[no-untyped-call]
     fig.tight_layout()

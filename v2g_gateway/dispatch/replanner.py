@@ -305,7 +305,7 @@ class Replanner:
             )
         else:
             self._told.discard((vehicle_id, "departure_target_at_risk"))
-        if old is not None and _shape(old, new.slots[0].start) == _shape(new, new.slots[0].start):
+        if old is not None and not _materially_different(old, new):
             return
         tz = self._cfg.gateway.tz
         charge = sum(s.charge_kw * s.hours for s in new.slots)
@@ -332,10 +332,18 @@ class Replanner:
         )
 
 
-def _shape(p: Plan, since: datetime) -> tuple[tuple[datetime, int], ...]:
-    """Where a plan charges and discharges from `since`, ignoring small power changes."""
-    return tuple(
-        (s.start, (s.net_kw > 0.1) - (s.net_kw < -0.1))
-        for s in p.slots
-        if abs(s.net_kw) > 0.1 and s.end > since
+def _energy(p: Plan, since: datetime) -> tuple[float, float]:
+    slots = [s for s in p.slots if s.end > since]
+    return (
+        sum(s.charge_kw * s.hours for s in slots),
+        sum(s.discharge_kw * s.hours for s in slots),
     )
+
+
+def _materially_different(old: Plan, new: Plan) -> bool:
+    """Worth telling the user: the energy moved changed by a kWh or more, or discharge moved."""
+    since = new.slots[0].start
+    (c0, d0), (c1, d1) = _energy(old, since), _energy(new, since)
+    first0 = next((s.start for s in old.slots if s.end > since and s.discharge_kw > 0.05), None)
+    first1 = next((s.start for s in new.slots if s.discharge_kw > 0.05), None)
+    return abs(c1 - c0) >= 1.0 or abs(d1 - d0) >= 1.0 or first0 != first1
