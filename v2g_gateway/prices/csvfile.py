@@ -46,7 +46,11 @@ _UNIT = re.compile(r"\[\s*([A-Za-z]{3})\s*/\s*([kKmM][wW][hH])\s*\]")
 
 
 def _rows(text: str) -> list[list[str]]:
-    return [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise PriceParseError(f"{NAME}: not a CSV file ({exc})") from None
+    return [r for r in rows if r and any(c.strip() for c in r)]
 
 
 class _WallClock:
