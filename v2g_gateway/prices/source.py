@@ -54,6 +54,13 @@ def cache_key(cfg: PricesSection) -> str:
 
 def make_source(cfg: PricesSection, http: httpx.AsyncClient) -> PriceSource | None:
     """The fetcher for `cfg.source`; None for tariff and mqtt, which are not fetched."""
+    try:
+        return _make(cfg, http)
+    except PriceParseError as exc:  # an unknown zone or region is the user's config mistake
+        raise ConfigError("config", "prices.area", str(exc)) from None
+
+
+def _make(cfg: PricesSection, http: httpx.AsyncClient) -> PriceSource | None:
     area = cfg.area or ""
     if cfg.source == "entsoe":
         token = read_secret("config", "prices.token", cfg.token, cfg.token_file, None)

@@ -177,3 +177,20 @@ async def test_tariff_source_is_always_fresh(
     assert slots[0].start == clock.now() and slots[-1].end == datetime(2024, 3, 31, 22, tzinfo=UTC)
     assert svc.status().state == "fresh"
     await svc.run()  # nothing to fetch: returns at once
+
+
+async def test_unknown_zone_is_a_config_error(
+    cache: SqlitePriceCache, http: httpx.AsyncClient
+) -> None:
+    import pytest
+
+    from v2g_gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"prices\.area: entsoe: unknown bidding zone 'XX'"):
+        PriceService(
+            config("http://127.0.0.1:9", area="XX"),
+            cache,
+            ManualClock(AFTER_PUBLICATION),
+            http,
+            Events(),
+        )
