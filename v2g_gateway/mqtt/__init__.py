@@ -1,0 +1,1 @@
+"""MQTT: retained state, events, commands and Home Assistant discovery over one broker link."""

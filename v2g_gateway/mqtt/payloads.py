@@ -1,0 +1,200 @@
+"""JSON bodies of the retained state topics, built from one snapshot.
+
+Field names carry their unit (soc_percent, power_w, energy_wh) and times are ISO 8601, so a
+dashboard author never has to guess; docs/mqtt.md shows each body.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from v2g_gateway.config import Config
+from v2g_gateway.dispatch.policy import Policy
+from v2g_gateway.model import ChargerState, Notification, Snapshot, VehicleState
+
+# Plan slots below this power count as idle (solver noise, not an action).
+_IDLE_KW = 0.05
+
+
+def iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat()
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), default=str, allow_nan=False).encode()
+
+
+def charger_body(cfg: Config, ch: ChargerState, grid_outage: bool) -> dict[str, Any]:
+    ccfg = cfg.charger(ch.charger_id)
+    evses = [
+        {
+            "evse_id": ev.evse_id,
+            "status": None if ev.status is None else ev.status.value,
+            "plugged": ev.plugged,
+            "transaction_id": ev.transaction_id,
+            "charging_state": ev.charging_state,
+            "power_w": ev.power_w,
+            "energy_import_wh": ev.energy_import_wh,
+            "energy_export_wh": ev.energy_export_wh,
+            "voltage_v": ev.voltage_v,
+            "updated_at": iso(ev.updated_at),
+        }
+        for ev in sorted(ch.evses.values(), key=lambda e: e.evse_id)
+    ]
+    evs = list(ch.evses.values())
+    powers = [e.power_w for e in evs if e.power_w is not None]
+    power = sum(powers) if powers else None
+    imports = [e.energy_import_wh for e in evs if e.energy_import_wh is not None]
+    exports = [e.energy_export_wh for e in evs if e.energy_export_wh is not None]
+    statuses = [e.status.value for e in evs if e.status is not None]
+    return {
+        "charger_id": ch.charger_id,
+        "online": ch.online,
+        "status": statuses[0] if len(statuses) == 1 else ("Multiple" if statuses else None),
+        "last_seen": iso(ch.last_seen),
+        "booted_at": iso(ch.booted_at),
+        "vendor": ch.vendor,
+        "model": ch.model,
+        "serial": ch.serial,
+        "firmware": ch.firmware,
+        "supports_discharge": ch.supports_discharge,
+        "capabilities": ch.capabilities,
+        "plugged": any(e.plugged for e in evs),
+        "charging": power is not None and power > 0,
+        "discharging": power is not None and power < 0,
+        "power_w": power,
+        "energy_import_wh": sum(imports) if imports else None,
+        "energy_export_wh": sum(exports) if exports else None,
+        "max_charge_w": None if ccfg is None else ccfg.max_charge_w,
+        "max_discharge_w": None if ccfg is None else ccfg.max_discharge_w,
+        "grid_outage": grid_outage,
+        "evses": evses,
+    }
+
+
+def _slot_action(slot: dict[str, Any]) -> str:
+    if float(slot.get("discharge_kw") or 0) > _IDLE_KW:
+        return "discharge"
+    if float(slot.get("charge_kw") or 0) > _IDLE_KW:
+        return "charge"
+    return "idle"
+
+
+def next_action(plan: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """The plan's current or next non-idle slot: what the car will do and when."""
+    idle = {"action": "idle", "at": None, "power_w": 0.0, "reason": None}
+    if not plan:
+        return idle
+    for slot in plan.get("slots", []):
+        try:
+            end = datetime.fromisoformat(slot["end"])
+            start = datetime.fromisoformat(slot["start"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if end <= now:
+            continue
+        action = _slot_action(slot)
+        if action != "idle":
+            kw = float(slot.get("charge_kw") or 0) - float(slot.get("discharge_kw") or 0)
+            return {
+                "action": action,
+                "at": max(start, now).isoformat(),
+                "power_w": round(kw * 1000.0, 1),
+                "reason": slot.get("reason"),
+            }
+    return idle
+
+
+def minutes_to_target(
+    plan: dict[str, Any] | None,
+    soc: float | None,
+    target: float | None,
+    battery_kwh: float,
+    now: datetime,
+) -> float | None:
+    """When the plan reaches the target SoC; None when unknown or never within the plan."""
+    if target is None or soc is None:
+        return None
+    if soc >= target:
+        return 0.0
+    for slot in (plan or {}).get("slots", []):
+        try:
+            end = datetime.fromisoformat(slot["end"])
+            soc_end = 100.0 * float(slot["soc_end_kwh"]) / battery_kwh
+        except (KeyError, TypeError, ValueError):
+            continue
+        if end > now and soc_end >= target - 0.5:
+            return round((end - now).total_seconds() / 60.0, 1)
+    return None
+
+
+def vehicle_body(
+    cfg: Config,
+    policy: Policy,
+    v: VehicleState,
+    snap: Snapshot,
+    plan: dict[str, Any] | None,
+) -> dict[str, Any]:
+    now = snap.taken_at
+    vcfg = cfg.vehicle(v.vehicle_id)
+    override = next((o for o in snap.overrides if o.vehicle_id == v.vehicle_id), None)
+    target = policy.preference("target_soc_percent", v.vehicle_id)
+    if target is None:
+        deps = [d for d in cfg.preferences.departures if d.vehicle in (None, v.vehicle_id)]
+        target = deps[0].target_soc_percent if deps else None
+    power = v.power_w if v.plugged else None
+    state = "unplugged"
+    if v.plugged:
+        state = "idle"
+        if power is not None and power > 0:
+            state = "charging"
+        elif power is not None and power < 0:
+            state = "discharging"
+    battery_kwh = vcfg.battery_kwh if vcfg else (v.capacity_wh or 0) / 1000.0 or 1.0
+    return {
+        "vehicle_id": v.vehicle_id,
+        "make": vcfg.make if vcfg else None,
+        "model": vcfg.model if vcfg else None,
+        "year": vcfg.year if vcfg else None,
+        "battery_kwh": battery_kwh,
+        "soc_percent": v.soc_percent,
+        "soc_at": iso(v.soc_at),
+        "plugged": v.plugged,
+        "charger_id": v.charger_id,
+        "state": state,
+        "charging": state == "charging",
+        "discharging": state == "discharging",
+        "power_w": power,
+        "mode": "auto" if override is None else override.kind.value,
+        "override": None
+        if override is None
+        else {
+            "override_id": override.override_id,
+            "kind": override.kind.value,
+            "expires_at": iso(override.expires_at),
+            "soc_percent": override.target_soc_percent,
+            "power_w": override.power_w,
+        },
+        "reserve_soc_percent": policy.reserve_percent(v.vehicle_id) if vcfg else None,
+        "target_soc_percent": target,
+        "departure_time": policy.preference("departure_time", v.vehicle_id),
+        "departure_at": iso(v.departure_time),
+        "energy_request_wh": v.energy_request_wh,
+        "next_action": next_action(plan, now),
+        "minutes_to_target": minutes_to_target(plan, v.soc_percent, target, battery_kwh, now),
+    }
+
+
+def event_body(n: Notification, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": n.kind,
+        "message": n.message,
+        "level": n.level,
+        "at": n.at.isoformat(),
+        "charger_id": n.charger_id,
+        "vehicle_id": n.vehicle_id,
+        "data": n.data,
+        **extra,
+    }
