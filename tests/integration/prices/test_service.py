@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from conftest import SqlitePriceCache  # type: ignore[import-not-found]
+from prices_sqlite_cache import SqlitePriceCache  # type: ignore[import-not-found]
 
 from simulators.price_server import PriceServer
 from v2g_gateway.clock import ManualClock
