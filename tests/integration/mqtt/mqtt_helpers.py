@@ -31,7 +31,9 @@ BASE = "v2g/home"
 __all__ = ["Broker", "start_broker"]
 
 
-def make_config(broker: Broker, state: Path, **mqtt: Any) -> Config:
+def make_config(
+    broker: Broker, state: Path, raw_extra: dict[str, Any] | None = None, **mqtt: Any
+) -> Config:
     raw: dict[str, Any] = {
         "gateway": {"id": "home", "state_dir": str(state), "timezone": "Europe/Berlin"},
         "chargers": [{"id": "garage", "password": "a-long-random-secret"}],
@@ -54,6 +56,7 @@ def make_config(broker: Broker, state: Path, **mqtt: Any) -> Config:
             **mqtt,
         },
     }
+    raw.update(raw_extra or {})
     return parse_config(raw)
 
 
@@ -142,9 +145,13 @@ class Rig:
 
 
 def make_rig(
-    broker: Broker, tmp: Path, mqtt: dict[str, Any] | None = None, **bridge_kw: Any
+    broker: Broker,
+    tmp: Path,
+    mqtt: dict[str, Any] | None = None,
+    raw_extra: dict[str, Any] | None = None,
+    **bridge_kw: Any,
 ) -> Rig:
-    cfg = make_config(broker, tmp / "state", **(mqtt or {}))
+    cfg = make_config(broker, tmp / "state", raw_extra, **(mqtt or {}))
     store = Store.open(tmp / "s.sqlite", cfg)
     clock = ManualClock(T0)
     policy = Policy(cfg, store, clock)
