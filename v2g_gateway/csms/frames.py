@@ -79,7 +79,10 @@ def parse_frame(raw: str | bytes) -> Frame:
     except (ValueError, RecursionError) as exc:
         raise FrameError("RpcFrameworkError", f"frame is not valid JSON: {exc}") from None
     if not isinstance(msg, list) or len(msg) < 3:
-        raise FrameError("RpcFrameworkError", "frame must be a JSON array [type, id, ...]")
+        answerable = not (isinstance(msg, list) and msg and msg[0] in (CALLRESULT, CALLERROR))
+        raise FrameError(
+            "RpcFrameworkError", "frame must be a JSON array [type, id, ...]", reply=answerable
+        )
     type_id, unique_id = msg[0], msg[1]
     if not isinstance(unique_id, str) or not 0 < len(unique_id) <= _MAX_ID:
         raise FrameError("RpcFrameworkError", "messageId must be a string of 1-36 characters")

@@ -136,7 +136,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             await self._handle(frame)
 
     async def _flood(self, raw_msg: str | bytes, left: float) -> None:
-        if left <= -self._bucket.capacity:
+        if left < -self._bucket.capacity:
             log.warning("closing a flooding charger", limit=self._cfg.ocpp.max_messages_per_minute)
             await self.ws.close(1008, "message rate limit exceeded")
             return

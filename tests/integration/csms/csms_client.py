@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 Payload = dict[str, Any]
 
@@ -58,6 +59,16 @@ class RawCharger:
         return cls(ws)
 
     async def _read(self) -> None:
+        try:
+            await self._read_frames()
+        except ConnectionClosed:
+            pass
+        finally:
+            for fut in self._waiting.values():
+                if not fut.done():
+                    fut.set_exception(ConnectionError("connection closed before the answer"))
+
+    async def _read_frames(self) -> None:
         async for raw in self.ws:
             msg = json.loads(raw)
             if msg[0] == 2:
