@@ -1,0 +1,155 @@
+"""Helpers for the fault tests: configs, a daemon process with sd_notify, in-process gateways.
+
+Fault tests provoke one failure each against real parts (process, websocket, SQLite file, HTTP
+server, broker) and check the gateway's promise for that failure; these helpers keep the setup
+out of the way so each test reads as the fault and the promise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from v2g_gateway.app import STATE_FILE, Gateway
+from v2g_gateway.clock import Clock
+from v2g_gateway.config import Config, parse_config
+
+PASSWORD = "fault-test-password-0123"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: the 'broker is down' address."""
+    return free_port()
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def config_dict(state_dir: Path, **extra: Any) -> dict[str, Any]:
+    """One charger, one car, flat tariff, MQTT on a closed port unless a test says otherwise."""
+    base: dict[str, Any] = {
+        "gateway": {
+            "id": "faults",
+            "state_dir": str(state_dir),
+            "timezone": "Europe/Berlin",
+            "tick_seconds": 60,
+            "log_format": "json",
+        },
+        "ocpp": {"host": "127.0.0.1", "port": 0, "heartbeat_interval_s": 3600},
+        "chargers": [{"id": "garage", "password": PASSWORD}],
+        "vehicles": [
+            {"id": "car", "battery_kwh": 60, "reserve_soc_percent": 40, "id_tokens": ["car-token"]}
+        ],
+        "prices": {
+            "source": "tariff",
+            "tariff": [
+                {"start": "00:00", "end": "00:00", "import_per_kwh": 0.30, "export_per_kwh": 0.05}
+            ],
+        },
+        "preferences": {"profile_validity_minutes": 5},
+        "outage": {"enabled": False},
+        "mqtt": {"enabled": False, "host": "127.0.0.1", "port": closed_port()},
+    }
+    return merge(base, extra)
+
+
+def make_config(state_dir: Path, **extra: Any) -> Config:
+    return parse_config(config_dict(state_dir, **extra), "<fault test>")
+
+
+@contextlib.asynccontextmanager
+async def running(cfg: Config, clock: Clock) -> AsyncIterator[Gateway]:
+    """A whole gateway in this process; stopped and awaited on exit (its errors surface)."""
+    gw = Gateway(cfg, clock)
+    task = asyncio.create_task(gw.run(), name="gateway-under-test")
+    ready = asyncio.create_task(gw.ready.wait())
+    await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if not gw.ready.is_set():
+        ready.cancel()
+        await task  # raises what stopped it
+        raise AssertionError("gateway never became ready")
+    try:
+        yield gw
+    finally:
+        gw.stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def until(pred: Callable[[], bool], what: str, limit_s: float = 15.0) -> None:
+    """Poll a condition that another process or task makes true (not a timing assertion)."""
+    deadline = time.monotonic() + limit_s
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def integrity(path: Path) -> str:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def state_file(cfg: Config) -> Path:
+    return cfg.gateway.state_dir / STATE_FILE
+
+
+class Notify:
+    """The systemd side of sd_notify: collects what the daemon says on a datagram socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.seen: list[str] = []
+
+    def wait_for(self, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while what not in self.seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {what} from the daemon; saw {self.seen}")
+            self.sock.settimeout(left)
+            self.seen.extend(self.sock.recv(4096).decode().splitlines())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def start_daemon(config: Path, notify: Notify, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
+    env.pop("WATCHDOG_USEC", None)
+    env.pop("WATCHDOG_PID", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "v2g_gateway.cli", "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+    )
+
+
+def now_floor(clock: Clock) -> datetime:
+    return clock.now().replace(microsecond=0)
