@@ -60,6 +60,9 @@ class CsmsServer:
             max_size=oc.max_frame_bytes,
             ping_interval=oc.ping_interval_s,
             ping_timeout=oc.ping_timeout_s,
+            # A peer that does not finish a close within the ping timeout is as dead as one
+            # that misses a pong; do not hold its session (and its EVSE state) for longer.
+            close_timeout=min(10.0, oc.ping_timeout_s),
             server_header="v2g-gateway",
         )
         log.info("OCPP server listening", host=oc.host, port=self.port, profile=oc.security_profile)

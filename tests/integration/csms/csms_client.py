@@ -20,6 +20,8 @@ DEFAULT_ANSWERS: dict[str, Payload] = {
     "GetBaseReport": {"status": "Accepted"},
     "SetChargingProfile": {"status": "Accepted"},
     "ClearChargingProfile": {"status": "Accepted"},
+    "GetChargingProfiles": {"status": "Accepted"},
+    "Reset": {"status": "Accepted"},
 }
 
 
