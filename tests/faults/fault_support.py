@@ -17,12 +17,12 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from v2g_gateway.app import STATE_FILE, Gateway
-from v2g_gateway.clock import Clock
+from v2g_gateway.clock import Clock, ManualClock
 from v2g_gateway.config import Config, parse_config
 
 PASSWORD = "fault-test-password-0123"
@@ -153,3 +153,35 @@ def start_daemon(config: Path, notify: Notify, log: Path) -> subprocess.Popen[by
 
 def now_floor(clock: Clock) -> datetime:
     return clock.now().replace(microsecond=0)
+
+
+class SteppingClock(ManualClock):
+    """A ManualClock that knows who sleeps until when, so a test can jump to the next wake-up.
+
+    Hours of simulated time then pass in as many steps as there are wake-ups, and each step
+    waits for the sleeper to go back to sleep: event-driven, no wall-clock guessing.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.wakeups: list[datetime] = []
+        self.slept: list[tuple[datetime, float]] = []  # (when, seconds asked)
+        self._asleep = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        until_t = self.now() + timedelta(seconds=max(0.0, seconds))
+        self.slept.append((self.now(), seconds))
+        self.wakeups.append(until_t)
+        self._asleep.set()
+        try:
+            await super().sleep(seconds)
+        finally:
+            self.wakeups.remove(until_t)
+
+    async def next_wakeup(self, limit_s: float = 10.0) -> datetime:
+        """Wait until someone sleeps again, then move the clock to the earliest wake-up."""
+        await asyncio.wait_for(self._asleep.wait(), limit_s)
+        self._asleep.clear()
+        when = min(self.wakeups)
+        await self.set(max(when, self.now()))
+        return when
