@@ -15,7 +15,7 @@ import json
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -61,6 +61,7 @@ class MqttBridge:
         backoff: Backoff | None = None,
         gateway_refresh_s: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        retry_wait: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._cfg = cfg
         self._store = store
@@ -71,6 +72,7 @@ class MqttBridge:
         self._backoff = backoff or Backoff()
         self._gateway_refresh_s = gateway_refresh_s
         self._mono = monotonic
+        self._retry_wait = retry_wait
         self.topics = Topics.from_config(cfg)
         self._options = client_options(cfg, self.topics)
         self._commands = Commands(cfg, store, policy, clock, charging_control)
@@ -88,7 +90,8 @@ class MqttBridge:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = monotonic()
         self.published = 0  # state messages sent (the benchmark reads it)
-        self.connections = 0
+        self.connections = 0  # successful connections so far
+        self.attempts = 0
 
     # ------------------------------------------------------------------ public
 
@@ -132,10 +135,12 @@ class MqttBridge:
                     reported = True
                     log.warning(f"MQTT broker at {where} unreachable; retrying", error=str(exc))
             failures += 1
-            await asyncio.sleep(self._backoff.delay(failures))
+            await self._retry_wait(self._backoff.delay(failures))
 
     async def _session(self) -> None:
+        self.attempts += 1
         client = aiomqtt.Client(**self._options)
+        client.pending_calls_threshold = 500  # discovery sends ~20 configs per device at once
         async with client:
             self.connections += 1
             await client.publish(self.topics.availability, b"online", qos=1, retain=True)

@@ -60,6 +60,14 @@ def make_config(
     return parse_config(raw)
 
 
+async def eventually(pred: Callable[[], bool]) -> None:
+    """Wait for state that another task changes and announces with no event (attempt counters,
+    a cleared `connected`); bounded by WAIT_S."""
+    async with asyncio.timeout(WAIT_S):
+        while not pred():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
 @dataclass
 class Seen:
     topic: str
