@@ -23,7 +23,7 @@ class FlakyPriceApi:
         self.mode = "ok"
         self.price = price_eur_mwh
         self.requests: list[tuple[datetime, str]] = []  # (clock time, mode answered)
-        self._now = now
+        self.now = now
         self._release = threading.Event()
         api = self
 
@@ -57,7 +57,7 @@ class FlakyPriceApi:
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         mode = self.mode
-        self.requests.append((self._now(), mode))
+        self.requests.append((self.now(), mode))
         if mode == "timeout":
             self._release.wait(30)
             return

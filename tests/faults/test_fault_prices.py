@@ -7,6 +7,7 @@ and Store run on a clock that jumps from one wake-up to the next, so a day passe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fault_support import SteppingClock, make_config
+from fault_support import PASSWORD, SteppingClock, make_config, running, until
 from flaky_price_api import FlakyPriceApi
 
+from simulators.battery import EvBattery
+from simulators.charger import SimulatedCharger
+from v2g_gateway.clock import ManualClock
 from v2g_gateway.model import Notification
 from v2g_gateway.prices.service import RETRY_FIRST_S, RETRY_MAX_S, PriceService
 from v2g_gateway.store import Store
@@ -89,3 +93,64 @@ async def test_hours_of_failures_keep_old_prices_back_off_and_report(
         run.cancel()
         assert svc.status().state == "fresh"
     store.close()
+
+
+def _discharges(sim: SimulatedCharger) -> int:
+    return sum(
+        any(
+            q["limit"] < 0
+            for q in p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
+        )
+        for p in sim.profiles
+    )
+
+
+async def test_whole_gateway_never_discharges_while_prices_are_unknown(
+    tmp_path: Path, api: FlakyPriceApi
+) -> None:
+    clock = ManualClock(START)
+    api.now = clock.now
+    cfg = make_config(
+        tmp_path / "state",
+        prices={"source": "awattar", "area": "DE", "base_url": api.url},
+        preferences={"discharge_above_per_kwh": 0.01},  # any known export price is a "spike"
+    )
+    api.set_mode("500")
+    async with running(cfg, clock) as gw:
+        sim = SimulatedCharger(
+            f"ws://127.0.0.1:{gw.csms.port}", "garage", password=PASSWORD, clock=clock
+        )
+        sim_task = asyncio.create_task(sim.run())
+        try:
+            await asyncio.wait_for(sim.booted.wait(), 10)
+            await sim.plug_in(EvBattery(60, 80.0, max_charge_w=11000, max_discharge_w=10000))
+
+            def last_reason() -> str:
+                rows = gw.store.dispatch_log(1)
+                return str(rows[0]["reason"]) if rows else ""
+
+            await until(lambda: "prices unknown" in last_reason(), "a charge-only decision")
+            assert _discharges(sim) == 0
+            status = gw.health()["prices"]
+            assert status["state"] == "missing" and "HTTP 500" in status["last_error"]
+
+            # The API recovers; the next retry fetches and the car may discharge again.
+            api.set_mode("ok")
+            await clock.advance(1.2 * RETRY_FIRST_S + 1)
+            await until(lambda: _discharges(sim) > 0, "a discharge once prices are known")
+
+            # Garbage for the rest of the day and beyond: once the data runs out, no discharge.
+            api.set_mode("garbage")
+            before = _discharges(sim)
+            await clock.set(DAY_END + timedelta(hours=2))
+            gw.controller.wake()
+            await until(lambda: "prices unknown" in last_reason(), "charge-only after data ran out")
+            assert _discharges(sim) == before
+            assert sim.installed == [] or all(
+                q.limit >= 0 for p in sim.installed for q in p.periods
+            )
+            assert gw.health()["prices"]["state"] == "missing"
+        finally:
+            sim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sim_task
