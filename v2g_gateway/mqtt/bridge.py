@@ -309,7 +309,14 @@ class MqttBridge:
             v = snap.vehicles.get(key) or VehicleState(vehicle_id=key)
             return vehicle_body(self._cfg, self._policy, v, snap, self._store.load_plan(key))
         if kind == "plan" and key is not None:
-            return self._store.load_plan(key) or {"vehicle_id": key, "slots": []}
+            return self._store.load_plan(key) or {
+                "vehicle_id": key,
+                "created_at": None,
+                "cost": None,
+                "revenue": None,
+                "target_at_risk": None,
+                "slots": [],
+            }
         if kind == "plans":
             plans = {v.id: self._store.load_plan(v.id) for v in self._cfg.vehicles}
             return {"gateway_id": self._cfg.gateway.id, "vehicles": plans}
