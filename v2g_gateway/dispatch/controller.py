@@ -70,6 +70,14 @@ class _Sent:
     reason: str
 
 
+def _close(spec: ChargingProfileSpec, limit_w: float) -> bool:
+    """A new limit this near the one in force is not worth a new profile (each one is a step
+    the charger ramps to); the plan is re-made often and its averages move by a few watts."""
+    old = spec.periods[0].limit_w
+    same_sign = (old > 0) == (limit_w > 0) and (old < 0) == (limit_w < 0)
+    return same_sign and abs(old - limit_w) <= max(100.0, 0.05 * abs(old))
+
+
 class Controller:
     def __init__(
         self,
@@ -207,6 +215,7 @@ class Controller:
             plan_reason=None if planned is None else planned.reason,
             override=override,
             outage=outage,
+            min_discharge_w=ccfg.min_discharge_w if ccfg else 0.0,
             outage_floor_percent=self._cfg.outage.floor_soc_percent,
             backup_w=backup_w,
         )
@@ -262,6 +271,8 @@ class Controller:
                 self._log(now, vcfg.id, charger, v.evse_id, "clear", None, d.reason, result)
                 self._sent[key] = _Sent(None, d.mode, d.reason)
             return
+        if last is not None and last.spec is not None and _close(last.spec, d.limit_w):
+            d = Decision(d.mode, last.spec.periods[0].limit_w, d.reason)
         spec = self._spec(now, v, charger, d.limit_w)
         validity = timedelta(minutes=self._cfg.preferences.profile_validity_minutes)
         if (

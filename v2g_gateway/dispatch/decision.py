@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from v2g_gateway.model import Override, OverrideKind, UserPriceSlot, VehicleState
 
+# Below this a planned power is noise from the LP averaging a slot; chargers cannot hold it.
+MIN_PLANNED_W = 100.0
 # Stop this far above the floor: SoC arrives in steps, the car keeps discharging until the
 # charger obeys, and a reserve is a promise.
 FLOOR_MARGIN_PERCENT = 0.5
@@ -41,6 +43,7 @@ class Inputs:
     price: UserPriceSlot | None  # the slot containing now; None = unknown
     discharge_above_per_kwh: float | None
     planned_w: float | None = None  # from the planner, when there is a plan for this slot
+    min_discharge_w: float = 0.0  # the charger cannot discharge more gently than this
     plan_reason: str | None = None
     override: Override | None = None
     outage: bool = False
@@ -135,6 +138,8 @@ def decide(x: Inputs) -> Decision:
         return Decision(Mode.CHARGE, charge_w, "prices unknown: charge only")
 
     if x.planned_w is not None:
+        if -max(MIN_PLANNED_W, x.min_discharge_w) < x.planned_w < MIN_PLANNED_W:
+            return Decision(Mode.HOLD, 0.0, x.plan_reason or "plan: wait")
         if x.planned_w < 0:
             d = discharge(x.reserve_percent, -x.planned_w, Mode.DISCHARGE, x.plan_reason or "plan")
             if d is not None:

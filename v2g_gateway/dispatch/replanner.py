@@ -18,6 +18,7 @@ import structlog
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import WEEKDAYS, Config, VehicleSection, parse_hhmm
 from v2g_gateway.dispatch.controller import PlannedPower, PriceView
+from v2g_gateway.dispatch.decision import FLOOR_MARGIN_PERCENT
 from v2g_gateway.dispatch.plan_types import (
     DemandResponse,
     DepartureTarget,
@@ -35,6 +36,9 @@ log = structlog.get_logger(__name__)
 
 HORIZON = timedelta(hours=48)
 SOC_DRIFT_PERCENT = 3.0
+# Plans keep this far above the reserve, above the safety gate's own margin, so a plan never
+# asks for discharge that the gate then refuses: no stop-start flapping at the reserve.
+PLAN_RESERVE_MARGIN_PERCENT = FLOOR_MARGIN_PERCENT * 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +243,10 @@ class Replanner:
         v2g = bool(self._policy.preference("v2g_enabled"))
         v2h_only = bool(self._policy.preference("v2h_only"))
         can_discharge = v2g and max_d > 0 and charger_can is not False and not v2h_only
-        reserve = self._policy.reserve_percent(vcfg.id)
+        reserve = min(
+            self._policy.reserve_percent(vcfg.id) + PLAN_RESERVE_MARGIN_PERCENT,
+            vcfg.max_soc_percent,
+        )
         vehicle = PlanVehicle(
             vehicle_id=vcfg.id,
             capacity_kwh=cap,

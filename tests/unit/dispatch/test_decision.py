@@ -68,6 +68,13 @@ def override(kind: OverrideKind, soc: float | None = None) -> Override:
             0,
         ),
         ("plan discharge above reserve", {"planned_w": -5000.0}, Mode.DISCHARGE, -1),
+        ("tiny planned discharge holds", {"planned_w": -40.0}, Mode.HOLD, 0),
+        (
+            "planned discharge under the charger minimum holds",
+            {"planned_w": -900.0, "min_discharge_w": 1400.0},
+            Mode.HOLD,
+            0,
+        ),
         (
             "user discharge-now stops at reserve",
             {"override": override(OverrideKind.DISCHARGE_NOW, 10), "vehicle": vehicle(40.3)},
