@@ -112,12 +112,18 @@ class Store:
             self._db.execute("COMMIT")
             self.healthy = True
         except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             self.healthy = False
             raise StoreError(f"{self.path}: write failed: {exc}") from exc
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (SQLITE_FULL on COMMIT); a second
+        # ROLLBACK would raise a raw sqlite3 error out of apply(), which must never raise.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _load(self) -> None:
         db = self._db
