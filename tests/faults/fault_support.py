@@ -8,8 +8,10 @@ out of the way so each test reads as the fault and the promise.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
+import json
 import os
 import socket
 import sqlite3
@@ -21,11 +23,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
 from v2g_gateway.app import STATE_FILE, Gateway
 from v2g_gateway.clock import Clock, ManualClock
 from v2g_gateway.config import Config, parse_config
 
 PASSWORD = "fault-test-password-0123"
+BOOT = {"reason": "PowerUp", "chargingStation": {"model": "Flaky", "vendorName": "Acme"}}
 
 
 def free_port() -> int:
@@ -185,3 +192,41 @@ class SteppingClock(ManualClock):
         when = min(self.wakeups)
         await self.set(max(when, self.now()))
         return when
+
+
+class Link:
+    """One raw charger connection that answers whatever the gateway asks with Accepted."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.answers: dict[str, asyncio.Future[list[Any]]] = {}
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, port: int) -> Link:
+        token = base64.b64encode(f"garage:{PASSWORD}".encode()).decode()
+        ws = await connect(
+            f"ws://127.0.0.1:{port}/garage",
+            subprotocols=[Subprotocol("ocpp2.0.1")],
+            additional_headers={"Authorization": f"Basic {token}"},
+        )
+        return cls(ws)
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in self.ws:
+                msg = json.loads(raw)
+                if msg[0] == 2:
+                    await self.ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
+                elif msg[1] in self.answers:
+                    self.answers.pop(msg[1]).set_result(msg)
+
+    async def call(self, uid: str, action: str, payload: dict[str, Any]) -> list[Any]:
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.answers[uid] = fut
+        await self.ws.send(json.dumps([2, uid, action, payload]))
+        return await asyncio.wait_for(fut, 10)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.reader

@@ -8,60 +8,15 @@ open so the server must replace the session itself.
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fault_support import PASSWORD, integrity, make_config, running, state_file, until
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
+from fault_support import BOOT, Link, integrity, make_config, running, state_file, until
 
 from v2g_gateway.clock import ManualClock
 
-BOOT = {"reason": "PowerUp", "chargingStation": {"model": "Flaky", "vendorName": "Acme"}}
 CYCLES = 30
-
-
-class Link:
-    """One raw charger connection that answers whatever the gateway asks with Accepted."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.answers: dict[str, asyncio.Future[list[Any]]] = {}
-        self.reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def open(cls, port: int) -> Link:
-        token = base64.b64encode(f"garage:{PASSWORD}".encode()).decode()
-        ws = await connect(
-            f"ws://127.0.0.1:{port}/garage",
-            subprotocols=[Subprotocol("ocpp2.0.1")],
-            additional_headers={"Authorization": f"Basic {token}"},
-        )
-        return cls(ws)
-
-    async def _read(self) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in self.ws:
-                msg = json.loads(raw)
-                if msg[0] == 2:
-                    await self.ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
-                elif msg[1] in self.answers:
-                    self.answers.pop(msg[1]).set_result(msg)
-
-    async def call(self, uid: str, action: str, payload: dict[str, Any]) -> list[Any]:
-        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self.answers[uid] = fut
-        await self.ws.send(json.dumps([2, uid, action, payload]))
-        return await asyncio.wait_for(fut, 10)
-
-    async def close(self) -> None:
-        await self.ws.close()
-        await self.reader
 
 
 def session_tasks() -> list[asyncio.Task[Any]]:
