@@ -236,6 +236,16 @@ class OutageSection(Section):
     home_power_topic: str | None = None
     home_power_json_path: str | None = None
     fixed_backup_w: float = Field(default=3000.0, ge=0)
+    # Grid-meter readings: restore only this far back above a threshold (no chattering).
+    voltage_hysteresis_v: float = Field(default=10.0, ge=0)
+    frequency_json_path: str | None = None  # e.g. "frequency" or "em:0.a_freq"
+    frequency_below_hz: float | None = Field(default=None, ge=0)
+    frequency_above_hz: float | None = Field(default=None, ge=0)
+    frequency_hysteresis_hz: float = Field(default=0.2, ge=0)
+    true_means: Literal["normal", "outage"] = "normal"  # what a boolean payload `true` says
+    # Load following: re-plan when the home's load moves this much, at most this often.
+    follow_step_w: float = Field(default=200.0, ge=0)
+    follow_min_interval_s: float = Field(default=5.0, ge=0)
 
 
 class MqttSection(Section):
