@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -43,7 +44,8 @@ async def serve_gateway(count: int, state_dir: Path) -> None:
     cfg = parse_config(
         {
             "gateway": {"state_dir": str(state_dir)},
-            "ocpp": {"host": "127.0.0.1", "port": 0, "max_messages_per_minute": 600},
+            # The flat-out phase sends far faster than any real charger; lift the rate limit.
+            "ocpp": {"host": "127.0.0.1", "port": 0, "max_messages_per_minute": 1_000_000},
             "chargers": [{"id": f"sim-{i:04d}", "password": PASSWORD} for i in range(1, count + 1)],
         }
     )
@@ -121,6 +123,143 @@ async def serve_bare() -> None:
         await server.wait_closed()
 
 
+# ------------------------------------------------------------------ a light charger fleet
+
+
+_ANSWERS: dict[str, Any] = {
+    "SetVariables": {"setVariableResult": []},
+    "GetBaseReport": {"status": "Accepted"},
+}
+
+
+def _meter(ts: str, soc: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": ts,
+            "sampledValue": [
+                {"value": soc, "measurand": "SoC"},
+                {"value": 7400, "measurand": "Power.Active.Import"},
+                {"value": 0, "measurand": "Power.Active.Export"},
+                {"value": 123456, "measurand": "Energy.Active.Import.Register"},
+                {"value": 2345, "measurand": "Energy.Active.Export.Register"},
+                {"value": 230.2, "measurand": "Voltage", "phase": "L1-N"},
+            ],
+        }
+    ]
+
+
+class _Link:
+    """One raw OCPP-J connection: CALLs with measured round trips, CSMS calls answered."""
+
+    def __init__(self, ws: Any, latencies: list[float]) -> None:
+        self.ws = ws
+        self.latencies = latencies
+        self.waiting: dict[str, asyncio.Future[Any]] = {}
+        self.n = 0
+        self.reader = asyncio.create_task(self.read())
+
+    async def read(self) -> None:
+        with contextlib.suppress(Exception):
+            async for raw in self.ws:
+                msg = json.loads(raw)
+                if msg[0] == 2:
+                    await self.ws.send(json.dumps([3, msg[1], _ANSWERS.get(msg[2], {})]))
+                elif (fut := self.waiting.pop(msg[1], None)) is not None:
+                    fut.set_result(msg)
+
+    async def call(self, action: str, payload: dict[str, Any]) -> Any:
+        self.n += 1
+        uid = str(self.n)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting[uid] = fut
+        started = time.perf_counter()
+        await self.ws.send(json.dumps([2, uid, action, payload]))
+        answer = await fut
+        self.latencies.append(time.perf_counter() - started)
+        return answer
+
+
+async def run_load(port: int, count: int, duration: float, interval: float, burst: bool) -> None:
+    """Chargers that boot, start a transaction and meter every `interval` s (or flat out)."""
+    import random
+    import statistics
+    from datetime import UTC, datetime
+
+    from websockets.asyncio.client import connect
+
+    latencies: list[float] = []
+    booted = 0
+    stop_at = time.perf_counter() + duration
+
+    async def charger(i: int) -> None:
+        nonlocal booted
+        ident = f"sim-{i:04d}"
+        token = base64.b64encode(f"{ident}:{PASSWORD}".encode()).decode()
+        async with connect(
+            f"ws://127.0.0.1:{port}/ocpp/{ident}",
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Basic {token}"},
+            open_timeout=60,
+        ) as ws:
+            link = _Link(ws, latencies)
+            now = datetime.now(UTC).isoformat()
+            station = {"vendorName": "Bench", "model": "Raw"}
+            await link.call("BootNotification", {"reason": "PowerUp", "chargingStation": station})
+            booted += 1
+            status = {
+                "timestamp": now,
+                "connectorStatus": "Occupied",
+                "evseId": 1,
+                "connectorId": 1,
+            }
+            await link.call("StatusNotification", status)
+            tx = {"transactionId": f"tx-{i}", "chargingState": "Charging"}
+            seq = 0
+            await link.call(
+                "TransactionEvent",
+                {"eventType": "Started", "timestamp": now, "triggerReason": "CablePluggedIn",
+                 "seqNo": seq, "transactionInfo": tx, "evse": {"id": 1, "connectorId": 1}},
+            )  # fmt: skip
+            if not burst:
+                await asyncio.sleep(random.uniform(0, interval))
+            soc = 50.0
+            while time.perf_counter() < stop_at:
+                now = datetime.now(UTC).isoformat()
+                seq += 1
+                soc = min(100.0, soc + 0.01)
+                await link.call(
+                    "TransactionEvent",
+                    {"eventType": "Updated", "timestamp": now, "seqNo": seq,
+                     "triggerReason": "MeterValuePeriodic", "transactionInfo": tx,
+                     "meterValue": _meter(now, soc)},
+                )  # fmt: skip
+                await link.call("MeterValues", {"evseId": 1, "meterValue": _meter(now, soc)})
+                if not burst:
+                    await asyncio.sleep(interval)
+            link.reader.cancel()
+
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(charger(i) for i in range(1, count + 1)), return_exceptions=True
+    )
+    elapsed = time.perf_counter() - started
+    ms = sorted(x * 1000 for x in latencies)
+    print(
+        json.dumps(
+            {
+                "chargers": count,
+                "booted": booted,
+                "errors": sum(1 for r in results if isinstance(r, BaseException)),
+                "duration_s": elapsed,
+                "messages": len(ms),
+                "messages_per_s": len(ms) / elapsed,
+                "latency_p50_ms": statistics.median(ms) if ms else float("nan"),
+                "latency_p99_ms": ms[int(len(ms) * 0.99)] if ms else float("nan"),
+            }
+        )
+    )
+
+
 # ------------------------------------------------------------------ measuring
 
 
@@ -136,13 +275,24 @@ def rss_mb(pid: int, key: str = "VmRSS") -> float:
     return float("nan")
 
 
-def fleet(port: int, count: int, duration: float, interval: int, pwfile: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
+def fleet(
+    client: str, port: int, count: int, duration: float, interval: int, pwfile: Path
+) -> dict[str, Any]:
+    if client == "fleet":
+        cmd = [
             sys.executable, "-m", "simulators.fleet", "--url", f"ws://127.0.0.1:{port}/ocpp",
             "--count", str(count), "--password-file", str(pwfile), "--meter-interval",
             str(interval), "--duration", str(duration), "--json",
-        ],
+        ]  # fmt: skip
+    else:
+        cmd = [
+            sys.executable, __file__, "load", "--port", str(port), "--count", str(count),
+            "--duration", str(duration), "--meter-interval", str(interval),
+        ]  # fmt: skip
+        if client == "burst":
+            cmd.append("--burst")
+    out = subprocess.run(
+        cmd,
         cwd=ROOT, capture_output=True, text=True, timeout=duration + 300, check=False,
     )  # fmt: skip
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
@@ -160,6 +310,7 @@ class Figures:
     peak_rss_mb: float
     cpu_s: float
     report: dict[str, Any]
+    burst: dict[str, Any]
 
     @property
     def cpu_percent(self) -> float:
@@ -180,12 +331,14 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> Figures:
             raise SystemExit(f"{name} server did not start: {line!r}")
         port = int(line.split()[1])
         pwfile = work / "password"
-        fleet(port, 1, args.idle_seconds, args.meter_interval, pwfile)
+        fleet(args.client, port, 1, args.idle_seconds, args.meter_interval, pwfile)
         idle = rss_mb(proc.pid)
         cpu0 = cpu_s(proc.pid)
-        report = fleet(port, args.count, args.duration, args.meter_interval, pwfile)
+        report = fleet(args.client, port, args.count, args.duration, args.meter_interval, pwfile)
         cpu = cpu_s(proc.pid) - cpu0
-        return Figures(name, idle, rss_mb(proc.pid), rss_mb(proc.pid, "VmHWM"), cpu, report)
+        rss, peak = rss_mb(proc.pid), rss_mb(proc.pid, "VmHWM")
+        burst = fleet("burst", port, args.burst_chargers, args.burst_seconds, 1, pwfile)
+        return Figures(name, idle, rss, peak, cpu, report, burst)
     finally:
         proc.stdin.close()
         try:
@@ -197,14 +350,27 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> Figures:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument(
-        "mode", nargs="?", default="bench", choices=["bench", "serve-gateway", "serve-bare"]
+        "mode", nargs="?", default="bench", choices=["bench", "serve-gateway", "serve-bare", "load"]
     )
     p.add_argument("--count", type=int, default=1000, help="chargers (1..1000)")
     p.add_argument("--duration", type=float, default=60.0, help="wall seconds of load per system")
     p.add_argument("--meter-interval", type=int, default=10, help="seconds between meter values")
     p.add_argument("--idle-seconds", type=float, default=5.0, help="one charger, before the load")
     p.add_argument("--state-dir", type=Path, default=None)
+    p.add_argument(
+        "--client",
+        choices=["raw", "fleet"],
+        default="raw",
+        help="raw: a light OCPP-J client process (default); fleet: simulators/fleet.py",
+    )
+    p.add_argument("--burst-chargers", type=int, default=50, help="chargers sending flat out")
+    p.add_argument("--burst-seconds", type=float, default=10.0, help="length of the flat-out run")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--burst", action="store_true")
     args = p.parse_args()
+    if args.mode == "load":
+        asyncio.run(run_load(args.port, args.count, args.duration, args.meter_interval, args.burst))
+        return 0
     if args.mode == "serve-gateway":
         args.state_dir.mkdir(parents=True, exist_ok=True)
         asyncio.run(serve_gateway(args.count, args.state_dir))
@@ -230,13 +396,18 @@ def main() -> int:
     ]
     print(
         f"OCPP load: {args.count} chargers, meter interval {args.meter_interval} s, "
-        f"{args.duration:.0f} s each (gateway sink: SQLite store)"
+        f"{args.duration:.0f} s each, client {args.client} (gateway sink: SQLite store)"
     )
     print(f"{'':24}{'gateway':>16}{'bare ocpp':>16}")
     for label, fmt in rows:
         print(f"{label:24}{fmt(gw):>16}{fmt(bare):>16}")
-    ratio = gw.report["messages_per_s"] / max(bare.report["messages_per_s"], 1e-9)
-    print(f"throughput ratio gateway/bare  {ratio:.2f}")
+    for label, key in (
+        ("flat-out messages/s", "messages_per_s"),
+        ("flat-out p99 ms", "latency_p99_ms"),
+    ):
+        print(f"{label:24}{gw.burst[key]:>16.1f}{bare.burst[key]:>16.1f}")
+    ratio = gw.burst["messages_per_s"] / max(bare.burst["messages_per_s"], 1e-9)
+    print(f"throughput ratio gateway/bare (flat out, {args.burst_chargers} chargers)  {ratio:.2f}")
     print(
         f"p99 ratio gateway/bare         {gw.report['latency_p99_ms'] / bare.report['latency_p99_ms']:.2f}"
     )

@@ -6,6 +6,7 @@ apply()); the server plans nothing. Commands go out through `self.commands`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -93,7 +94,7 @@ class CsmsServer:
         response.headers["WWW-Authenticate"] = 'Basic realm="v2g-gateway", charset="UTF-8"'
         return response
 
-    def _check_handshake(self, conn: ServerConnection, request: Request) -> Response | None:
+    async def _check_handshake(self, conn: ServerConnection, request: Request) -> Response | None:
         ident = identity_from_path(request.path)
         if ident is None or not self._credentials.known(ident):
             return self._refuse(conn, "unknown identity", ident)
@@ -111,7 +112,10 @@ class CsmsServer:
                 return self._refuse(conn, "no basic auth", ident)
             return None
         user, password = auth
-        if user != ident or not self._credentials.verify(ident, password):
+        # scrypt takes milliseconds: off the event loop, so a reconnect storm of chargers
+        # does not stall the sessions already running.
+        ok = user == ident and await asyncio.to_thread(self._credentials.verify, ident, password)
+        if not ok:
             return self._refuse(conn, "wrong user or password", ident)
         return None
 
