@@ -77,8 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="a simulated day: gateway, bidirectional charger, EV and real prices"
     )
-    demo.add_argument("--speed", type=float, default=1440.0, help="clock speed-up (default 1440)")
-    demo.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
+    demo.add_argument(
+        "--scenario",
+        default=None,
+        help="scenario name (default, week) or TOML file (see simulators/scenarios/)",
+    )
+    demo.add_argument(
+        "--speed", type=float, default=None, help="clock speed-up (default: the scenario's)"
+    )
     demo.add_argument("--output", default="demo-output", help="folder for the picture and summary")
     demo.add_argument("--quiet", action="store_true", help="no progress line")
     demo.set_defaults(func=_cmd_demo)

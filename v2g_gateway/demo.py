@@ -18,27 +18,26 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from simulators.scenario import Scenario
 from v2g_gateway.app import Gateway
 from v2g_gateway.clock import AcceleratedClock
 from v2g_gateway.config import Config, parse_config
+from v2g_gateway.errors import ConfigError
 from v2g_gateway.log import setup_logging
-from v2g_gateway.model import Notification, PriceSlot
+from v2g_gateway.model import Notification
 from v2g_gateway.prices.load import load_price_file
 
 log = structlog.get_logger(__name__)
 
-TZ_NAME = "Europe/Amsterdam"
-# The recorded day whose prices the demo replays (ENTSO-E A44, DE-LU, real response; see SOURCES.md).
-PRICE_FILE = "DE_60M_15M_overlap.xml"
-TEMPLATE_DAY = "2024-10-07"
-BATTERY_KWH = 60.0
-ARRIVE, ARRIVE_SOC, DEPART, TARGET_SOC, RESERVE = "17:30", 55.0, "07:30", 80.0, 40.0
+DEFAULT_SCENARIO = "default"
+CHARGER_ID = "demo-charger"
+RESERVE = 40.0
+SAMPLE_EVERY = timedelta(minutes=5)
 
 
 @dataclass
@@ -55,56 +54,50 @@ class Sample:
 class DemoRun:
     samples: list[Sample] = field(default_factory=list)
     events: list[Notification] = field(default_factory=list)
-    departure_soc: float | None = None
+    departures: list[tuple[datetime, float, float]] = field(default_factory=list)  # at, SoC, target
+    last_soc: float | None = None
 
 
-def _shifted_prices(day: datetime) -> list[PriceSlot]:
-    """The recorded day's 15-minute prices laid onto `day` and the day after (local time)."""
-    path = Path(str(files("v2g_gateway") / "data" / "prices" / PRICE_FILE))
-    slots = load_price_file(path, "entsoe")
-    tz = day.tzinfo
-    assert tz is not None
-    template = [s for s in slots if s.start.astimezone(tz).date().isoformat() == TEMPLATE_DAY]
-    if not template:
-        raise RuntimeError(f"demo prices: no slots for {TEMPLATE_DAY} in {PRICE_FILE}")
-    t0 = datetime.fromisoformat(TEMPLATE_DAY).replace(tzinfo=tz)
-    out: list[PriceSlot] = []
-    for n in range(2):
-        base = day + timedelta(days=n)
-        for s in template:
-            offset = s.start.astimezone(tz) - t0
-            start = (base + offset).astimezone(tz)
-            out.append(PriceSlot(start, start + (s.end - s.start), s.price, s.currency))
-    return out
+def demo_config(scenario: Scenario, state_dir: Path, csv_file: Path, password: str) -> Config:
+    """A Dutch-style household: dynamic contract with net metering (export = import price).
 
-
-def demo_config(state_dir: Path, csv_file: Path, password: str) -> Config:
-    """A Dutch-style household: dynamic contract with net metering (export = import price)."""
+    Net metering (the Dutch salderingsregeling, until 2027) credits an exported kWh at the full
+    import price; it is what makes arbitrage on day-ahead spreads pay for a household today.
+    """
+    first = scenario.arrivals[0] if scenario.arrivals else None
+    departures = []
+    if first is not None and first.departure is not None:
+        departures.append(
+            {"time": first.departure, "target_soc_percent": first.target_soc_percent or 80.0}
+        )
     return parse_config(
         {
             "gateway": {
                 "id": "demo",
                 "state_dir": str(state_dir),
-                "timezone": TZ_NAME,
+                "timezone": scenario.timezone,
                 "tick_seconds": 60,
             },
             "ocpp": {"host": "127.0.0.1", "port": 0, "heartbeat_interval_s": 3600},
             "chargers": [
                 {
-                    "id": "demo-charger",
+                    "id": CHARGER_ID,
                     "password": password,
-                    "max_charge_w": 11000,
-                    "max_discharge_w": 10000,
+                    "max_charge_w": max(c.max_charge_w for c in scenario.cars),
+                    "max_discharge_w": max(c.max_discharge_w for c in scenario.cars),
                 }
             ],
             "vehicles": [
                 {
-                    "id": "car",
-                    "battery_kwh": BATTERY_KWH,
+                    "id": c.id,
+                    "battery_kwh": c.capacity_kwh,
                     "reserve_soc_percent": RESERVE,
-                    "make": "Demo",
-                    "model": "EV",
+                    "min_soc_percent": c.min_soc_percent,
+                    "id_tokens": [c.id_token],
+                    "charge_efficiency": c.eta_charge,
+                    "discharge_efficiency": c.eta_discharge,
                 }
+                for c in scenario.cars
             ],
             "prices": {
                 "source": "csv",
@@ -112,114 +105,138 @@ def demo_config(state_dir: Path, csv_file: Path, password: str) -> Config:
                 "supplier_margin_per_kwh": 0.02,
                 "vat_percent": 21,
                 "energy_tax_per_kwh": 0.10,
-                # Net metering: every kWh exported is credited at the import price.
+                # Net metering: export credited at the import price, (spot + 0.02) * 1.21 + 0.10.
                 "export_factor": 1.21,
                 "export_fee_per_kwh": -0.1242,
             },
             "preferences": {
                 "degradation_cost_per_kwh": 0.03,
-                "departures": [{"time": DEPART, "target_soc_percent": TARGET_SOC}],
+                "departures": departures,
                 "profile_validity_minutes": 15,
             },
-            "outage": {"enabled": False},
+            "outage": {"enabled": bool(scenario.outages), "mqtt_topic": "home/grid"},
             "mqtt": {"host": "127.0.0.1", "port": 1883, "topic_prefix": "v2g"},
         }
     )
 
 
-async def _demo(args: argparse.Namespace) -> int:
-    from simulators.battery import EvBattery
-    from simulators.charger import SimulatedCharger
+def _price_csv(scenario: Scenario, path: Path) -> None:
+    """The scenario's recorded prices as a simple CSV: the gateway reads it like a user's file."""
+    file = scenario.prices_path()
+    if file is None:
+        raise ConfigError(str(scenario.source), "prices", "the demo needs a price file")
+    slots = load_price_file(file, scenario.prices_format or "entsoe")
+    covered = [x for x in slots if x.start < scenario.end_at and x.end > scenario.start_at]
+    if not covered or covered[0].start > scenario.start_at:
+        raise ConfigError(
+            str(scenario.source),
+            "prices",
+            f"{file.name} does not cover {scenario.start_at:%Y-%m-%d %H:%M}",
+        )
+    rows = ["start,end,price_eur_per_kwh"]
+    rows += [f"{x.start.isoformat()},{x.end.isoformat()},{x.price:.5f}" for x in slots]
+    path.write_text("\n".join(rows) + "\n")
 
+
+async def _demo(args: argparse.Namespace) -> int:
+    from simulators.charger import SimulatedCharger
+    from simulators.grid import GridSimulator
+    from simulators.scenario import load_scenario, run_scenario
+
+    scenario = load_scenario(args.scenario or DEFAULT_SCENARIO)
+    speed = args.speed or scenario.speed
     out_dir = Path(args.output)
-    tz = parse_config({"gateway": {"timezone": TZ_NAME}}).gateway.tz
-    today = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = today.replace(hour=12)
-    end = start + timedelta(hours=args.hours)
-    clock = AcceleratedClock(start, args.speed)
+    clock = AcceleratedClock(scenario.start_at, speed)
     run = DemoRun()
     with tempfile.TemporaryDirectory(prefix="v2g-demo-") as tmp:
         csv_file = Path(tmp) / "prices.csv"
-        rows = ["start,end,price_eur_per_kwh"] + [
-            f"{s.start.isoformat()},{s.end.isoformat()},{s.price:.5f}"
-            for s in _shifted_prices(today)
-        ]
-        csv_file.write_text("\n".join(rows) + "\n")
+        _price_csv(scenario, csv_file)
         password = secrets.token_urlsafe(18)
-        cfg = demo_config(Path(tmp) / "state", csv_file, password)
+        cfg = demo_config(scenario, Path(tmp) / "state", csv_file, password)
         gw = Gateway(cfg, clock)
         events = gw.store.notifications.subscribe()
         gw_task = asyncio.create_task(gw.run(), name="gateway")
         await gw.ready.wait()
         sim = SimulatedCharger(
             f"ws://127.0.0.1:{gw.csms.port}",
-            "demo-charger",
+            CHARGER_ID,
             password=password,
             clock=clock,
             meter_interval_s=60,
             step_s=30,
         )
-        sim_task = asyncio.create_task(sim.run(), name="charger-sim")
+        grid = GridSimulator(
+            clock,
+            timezone=scenario.tz,
+            mqtt_host=cfg.mqtt.host,
+            mqtt_port=cfg.mqtt.port,
+            chargers=[sim],
+            seed=scenario.seed,
+            mqtt_enabled=bool(scenario.outages or scenario.demand_response),
+        )
+        tasks = [
+            asyncio.create_task(sim.run(), name="charger-sim"),
+            asyncio.create_task(grid.run(), name="grid-sim"),
+        ]
         try:
             await asyncio.wait_for(sim.booted.wait(), 10)
-            await _script(args, gw, sim, clock, start, end, run, events, EvBattery)
+
+            def on_event(e: Any) -> None:
+                if e.kind == "depart" and run.last_soc is not None:
+                    target = e.arrival.target_soc_percent or 0.0
+                    run.departures.append((e.at, run.last_soc, target))
+
+            script = asyncio.create_task(
+                run_scenario(scenario, [sim], grid, clock, on_event), name="scenario"
+            )
+            await _sample(args, gw, sim, clock, scenario, run, events, script)
         finally:
-            sim_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sim_task
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
             gw.stop.set()
             await gw_task
     if not args.quiet:
         sys.stdout.write("\n")
-    summary = _summary(run)
-    _print_summary(summary, cfg)
+    summary = _summary(run, scenario)
+    _print_summary(summary, cfg, scenario)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    picture = _picture(run, out_dir / "demo.png", tz)
+    picture = _picture(run, out_dir / "demo.png", scenario)
     if picture:
         print(f"picture: {picture}")
     print(f"summary: {out_dir / 'summary.json'}")
     return 0 if summary["reserve_respected"] and summary["departure_target_met"] else 1
 
 
-async def _script(
+async def _sample(
     args: argparse.Namespace,
     gw: Gateway,
     sim: Any,
     clock: AcceleratedClock,
-    start: datetime,
-    end: datetime,
+    scenario: Scenario,
     run: DemoRun,
     events: asyncio.Queue[Notification],
-    battery_cls: Any,
+    script: asyncio.Task[Any],
 ) -> None:
-    tz = start.tzinfo
-    assert tz is not None
-    arrive = start.replace(hour=17, minute=30)
-    depart = (start + timedelta(days=1)).replace(hour=7, minute=30)
-    plugged = False
-    step = timedelta(minutes=5)
+    """Every 5 simulated minutes: record prices, SoC and power, and show progress."""
+    start, end, tz = scenario.start_at, scenario.end_at, scenario.tz
     at = start
-    while at < end:
+    while at < end and not (script.done() and script.exception() is not None):
         await clock.sleep((at - clock.now()).total_seconds())
         now = clock.now()
         while not events.empty():
             run.events.append(events.get_nowait())
-        if not plugged and arrive <= now < depart:
-            ev = battery_cls(BATTERY_KWH, ARRIVE_SOC, max_charge_w=11000, max_discharge_w=10000)
-            await sim.plug_in(ev)
-            plugged = True
-        elif plugged and now >= depart:
-            run.departure_soc = sim.ev().soc_percent
-            await sim.plug_out()
-            plugged = False
         ev = sim.ev()
         price = _price_at(gw, now)
+        run.last_soc = None if ev is None else ev.soc_percent
         run.samples.append(
             Sample(
                 at=now,
                 import_price=None if price is None else price[0],
                 export_price=None if price is None else price[1],
-                soc=None if ev is None else ev.soc_percent,
+                soc=run.last_soc,
                 power_kw=sim.power_w() / 1000.0,
                 plugged=ev is not None,
             )
@@ -235,7 +252,10 @@ async def _script(
                 f"  import {p}/kWh  [{bar:<30}] {done:4.0%}{tail}"
             )
             sys.stdout.flush()
-        at += step
+        at += SAMPLE_EVERY
+    if script.done() and script.exception() is not None:
+        raise script.exception()  # type: ignore[misc]
+    script.cancel()
     while not events.empty():
         run.events.append(events.get_nowait())
 
@@ -249,9 +269,9 @@ def _price_at(gw: Gateway, now: datetime) -> tuple[float, float] | None:
     return None if s is None else (s.import_per_kwh, s.export_per_kwh)
 
 
-def _summary(run: DemoRun) -> dict[str, Any]:
+def _summary(run: DemoRun, scenario: Scenario) -> dict[str, Any]:
     charged = discharged = cost = revenue = 0.0
-    for a, b in zip(run.samples, run.samples[1:], strict=False):
+    for a, b in itertools.pairwise(run.samples):
         h = (b.at - a.at).total_seconds() / 3600.0
         if a.power_kw > 0:
             charged += a.power_kw * h
@@ -260,15 +280,19 @@ def _summary(run: DemoRun) -> dict[str, Any]:
             discharged += -a.power_kw * h
             revenue += -a.power_kw * h * (a.export_price or 0.0)
     socs = [s.soc for s in run.samples if s.soc is not None]
-    baseline = _plain_charging_cost(run)
+    baseline = _plain_charging_cost(run, scenario.cars[0].capacity_kwh)
     return {
+        "scenario": scenario.name,
+        "start": scenario.start_at.isoformat(),
+        "end": scenario.end_at.isoformat(),
         "charged_kwh": round(charged, 2),
         "discharged_kwh": round(discharged, 2),
         "soc_min_percent": round(min(socs), 1) if socs else None,
         "soc_max_percent": round(max(socs), 1) if socs else None,
-        "soc_at_departure_percent": None
-        if run.departure_soc is None
-        else round(run.departure_soc, 1),
+        "departures": [
+            {"at": at.isoformat(), "soc_percent": round(soc, 1), "target_percent": target}
+            for at, soc, target in run.departures
+        ],
         "cost": round(cost, 2),
         "revenue": round(revenue, 2),
         "net": round(revenue - cost, 2),
@@ -276,20 +300,21 @@ def _summary(run: DemoRun) -> dict[str, Any]:
         "saving": None if baseline is None else round(baseline - (cost - revenue), 2),
         "reserve_percent": RESERVE,
         "reserve_respected": not socs or min(socs) >= RESERVE - 0.5,
-        "departure_target_met": run.departure_soc is None or run.departure_soc >= TARGET_SOC - 0.5,
+        "departure_target_met": all(soc >= target - 0.5 for _, soc, target in run.departures),
         "events": [
             {"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in run.events
         ],
     }
 
 
-def _plain_charging_cost(run: DemoRun) -> float | None:
-    """What charging at full power on arrival to the same departure SoC would have cost."""
+def _plain_charging_cost(run: DemoRun, capacity_kwh: float) -> float | None:
+    """What charging at full power on arrival would have cost for the same SoC gain overall."""
     plugged = [s for s in run.samples if s.soc is not None]
-    if not plugged or run.departure_soc is None:
+    if not plugged:
         return None
-    need_kwh = (run.departure_soc - plugged[0].soc) / 100.0 * BATTERY_KWH  # type: ignore[operator]
-    meter_kwh = max(0.0, need_kwh) / 0.95
+    first, last = plugged[0].soc, plugged[-1].soc
+    assert first is not None and last is not None
+    meter_kwh = max(0.0, (last - first) / 100.0 * capacity_kwh) / 0.95
     cost, left = 0.0, meter_kwh
     for a, b in itertools.pairwise(plugged):
         if left <= 0:
@@ -300,14 +325,23 @@ def _plain_charging_cost(run: DemoRun) -> float | None:
     return cost
 
 
-def _print_summary(s: dict[str, Any], cfg: Config) -> None:
+def _print_summary(s: dict[str, Any], cfg: Config, scenario: Scenario) -> None:
     cur = cfg.prices.currency
     rows = [
+        ("scenario", f"{scenario.name}: {scenario.description}"),
         ("charged", f"{s['charged_kwh']:.1f} kWh"),
         ("discharged", f"{s['discharged_kwh']:.1f} kWh"),
         ("SoC min / max", f"{s['soc_min_percent']} % / {s['soc_max_percent']} %"),
-        ("SoC at departure", f"{s['soc_at_departure_percent']} % (target {TARGET_SOC:g} %)"),
         ("reserve", f"{RESERVE:g} % ({'never crossed' if s['reserve_respected'] else 'CROSSED'})"),
+    ]
+    for d in s["departures"]:
+        rows.append(
+            (
+                "SoC at departure",
+                f"{d['soc_percent']} % at {d['at'][11:16]} (target {d['target_percent']:g} %)",
+            )
+        )
+    rows += [
         ("cost of charging", f"{s['cost']:.2f} {cur}"),
         ("revenue from discharging", f"{s['revenue']:.2f} {cur}"),
         ("net", f"{s['net']:+.2f} {cur}"),
@@ -316,12 +350,12 @@ def _print_summary(s: dict[str, Any], cfg: Config) -> None:
         rows.append(
             (
                 "plain charging on arrival",
-                f"{s['plain_charging_cost']:.2f} {cur} for the same departure SoC",
+                f"{s['plain_charging_cost']:.2f} {cur} for the same SoC gain",
             )
         )
         rows.append(("saved by the gateway", f"{s['saving']:+.2f} {cur}"))
     width = max(len(k) for k, _ in rows)
-    print("v2g-gateway demo: one simulated day")
+    print("v2g-gateway demo")
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
     kinds: dict[str, int] = {}
@@ -330,7 +364,7 @@ def _print_summary(s: dict[str, Any], cfg: Config) -> None:
     print("  events: " + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())))
 
 
-def _picture(run: DemoRun, path: Path, tz: Any) -> Path | None:
+def _picture(run: DemoRun, path: Path, scenario: Scenario) -> Path | None:
     try:
         import matplotlib
 
@@ -340,18 +374,21 @@ def _picture(run: DemoRun, path: Path, tz: Any) -> Path | None:
     except ImportError:
         print("picture: skipped (install matplotlib: pip install 'v2g-gateway[plot]')")
         return None
+    tz = scenario.tz
+    target = max((a.target_soc_percent or 0.0 for a in scenario.arrivals), default=0.0)
     t = [s.at.astimezone(tz) for s in run.samples]
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
     ax1.step(t, [s.import_price for s in run.samples], where="post", label="import")
     ax1.step(t, [s.export_price for s in run.samples], where="post", label="export", linestyle="--")
     ax1.set_ylabel("price per kWh")
     ax1.legend(loc="upper left")
-    ax1.set_title("v2g-gateway demo: real day-ahead prices, simulated bidirectional charger and EV")
+    ax1.set_title(
+        f"v2g-gateway demo ({scenario.name}): recorded day-ahead prices, "
+        "simulated bidirectional charger and EV"
+    )
     ax2.plot(t, [s.soc for s in run.samples], color="tab:green", label="SoC")
     ax2.axhline(RESERVE, color="tab:red", linestyle=":", label=f"reserve {RESERVE:g} %")
-    ax2.axhline(
-        TARGET_SOC, color="tab:gray", linestyle=":", label=f"departure target {TARGET_SOC:g} %"
-    )
+    ax2.axhline(target, color="tab:gray", linestyle=":", label=f"departure target {target:g} %")
     ax2.set_ylabel("SoC %")
     ax2.set_ylim(0, 100)
     ax2.legend(loc="upper left")
@@ -386,9 +423,7 @@ def run_demo(args: argparse.Namespace) -> int:
     log_file = (out / "gateway.log").open("w")
     setup_logging("json", "info", stream=log_file)
     if not args.quiet:
-        print(
-            f"v2g-gateway demo: {args.hours:g} simulated hours at {args.speed:g}x (log: {out / 'gateway.log'})"
-        )
+        print(f"v2g-gateway demo (gateway log: {out / 'gateway.log'})")
     try:
         return asyncio.run(_demo(args))
     finally:
