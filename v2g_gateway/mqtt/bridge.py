@@ -374,8 +374,18 @@ class MqttBridge:
             kind, level, message, data = "command_rejected", "error", f"set/{command}: {exc}", {}
         log.info("mqtt.command", topic=command, outcome=kind, message=message)
         now = self._clock.now()
+        vehicle = data.get("vehicle") if isinstance(data.get("vehicle"), str) else None
+        charger = data.get("charger") if isinstance(data.get("charger"), str) else None
         event = event_body(
-            Notification(kind=kind, message=message, at=now, level=level, data=data),
+            Notification(
+                kind=kind,
+                message=message,
+                at=now,
+                level=level,
+                charger_id=charger,
+                vehicle_id=vehicle,
+                data=data,
+            ),
             ok=kind == "command_accepted",
             command=f"set/{command}",
             request_id=request_id,
