@@ -57,6 +57,7 @@ class OutageDetector:
         self._bad_topics: set[str] = set()
         self._silent_told: set[str] = set()
         self._kick = asyncio.Event()
+        self.running = asyncio.Event()  # set once run() follows the store
 
     # ------------------------------------------------------------------ inputs
 
@@ -172,6 +173,7 @@ class OutageDetector:
     async def run(self) -> None:
         changes = self._store.changes.subscribe()
         watcher = asyncio.create_task(self._watch(changes), name="grid-watch")
+        self.running.set()
         try:
             while True:
                 now = self._clock.now()
@@ -192,6 +194,7 @@ class OutageDetector:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             self._store.changes.unsubscribe(changes)
+            self.running.clear()
 
     async def _watch(self, changes: asyncio.Queue[Changed]) -> None:
         while True:

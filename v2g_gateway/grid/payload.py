@@ -137,6 +137,11 @@ def _word(cfg: OutageSection, value: Any) -> Verdict:
     )
 
 
+def _flag(cfg: OutageSection, num: float) -> bool:
+    """1 and 0 are a boolean unless a voltage threshold makes them volts."""
+    return cfg.voltage_below_v is None and num in (0.0, 1.0)
+
+
 def _combine(verdicts: list[Verdict | None]) -> Verdict | None:
     if "outage" in verdicts:
         return "outage"
@@ -147,8 +152,8 @@ def _combine(verdicts: list[Verdict | None]) -> Verdict | None:
 
 def _judge_value(cfg: OutageSection, value: Any, kind: Literal["V", "Hz"]) -> GridReading:
     num = _number(value)
-    if num is None:
-        return GridReading(_word(cfg, value))
+    if num is None or (kind == "V" and _flag(cfg, num)):
+        return GridReading(_word(cfg, value if num is None else str(int(num))))
     verdict = _voltage(cfg, num) if kind == "V" else _frequency(cfg, num)
     return GridReading(verdict, num, measured=True)
 
@@ -160,7 +165,7 @@ def parse_grid(cfg: OutageSection, payload: bytes) -> GridReading:
         raise GridPayloadError("empty payload")
     if cfg.json_path is None and cfg.frequency_json_path is None:
         num = _number(text)
-        if num is not None:
+        if num is not None and not _flag(cfg, num):
             return GridReading(_voltage(cfg, num), num, measured=True)
         if text.startswith(("{", "[")):
             raise GridPayloadError("payload is JSON but [outage] json_path is not set")
