@@ -25,6 +25,7 @@ from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.dispatch.controller import Controller
 from v2g_gateway.dispatch.policy import Policy
 from v2g_gateway.dispatch.replanner import Replanner
+from v2g_gateway.grid import OutageDetector
 from v2g_gateway.model import Notification, UserPriceSlot
 from v2g_gateway.mqtt.bridge import MqttBridge
 from v2g_gateway.prices.service import PriceService
@@ -48,6 +49,8 @@ class Gateway:
         self._http = httpx.AsyncClient(timeout=20.0, follow_redirects=True)
         self.prices = PriceService(cfg, self.store, self.clock, self._http, self.store.notify)
         self.replanner = Replanner(cfg, self.store, self.policy, self.prices, self.clock)
+        # The detector wakes the controller itself: an outage must not wait for the next tick.
+        self.grid = OutageDetector(cfg, self.store, self.clock, lambda: self.controller.wake())
         self.controller = Controller(
             cfg,
             self.store,
@@ -56,6 +59,7 @@ class Gateway:
             self.csms.commands,
             self.clock,
             plan_lookup=self.replanner.lookup,
+            outage_view=self.grid.state,
         )
         self.mqtt: MqttBridge | None = None
         if mqtt and cfg.mqtt.enabled:
@@ -67,6 +71,9 @@ class Gateway:
                 prices_view=self._prices_view,
                 health_view=self.health,
             )
+        if self.mqtt is not None:
+            for topic, handler in self.grid.listeners():
+                self.mqtt.add_listener(topic, handler)
         self.started_at = time.monotonic()
         self.ready = asyncio.Event()
         self.stop = asyncio.Event()
@@ -81,6 +88,7 @@ class Gateway:
             "ocpp": {"connected": sorted(self.csms.connected())},
             "prices": self._prices_status(),
             "mqtt": "connected" if self.mqtt and self.mqtt.connected.is_set() else "disconnected",
+            "grid": self.grid.status(),
         }
 
     def _prices_status(self) -> dict[str, Any]:
@@ -127,6 +135,7 @@ class Gateway:
                 tasks = [
                     self._task(tg, self.controller.run(), "dispatch"),
                     self._task(tg, self.prices.run(), "prices"),
+                    self._task(tg, self.grid.run(), "grid"),
                 ]
                 if self.mqtt is not None:
                     tasks.append(self._task(tg, self.mqtt.run(), "mqtt"))
