@@ -35,7 +35,7 @@ from v2g_gateway.mqtt.commands import ChargingControl, CommandError, Commands
 from v2g_gateway.mqtt.connection import Backoff, client_options
 from v2g_gateway.mqtt.discovery import ANNOUNCED_KEY, Discovery
 from v2g_gateway.mqtt.payloads import charger_body, encode, event_body, vehicle_body
-from v2g_gateway.mqtt.soc import parse_soc
+from v2g_gateway.mqtt.soc import parse_report
 from v2g_gateway.mqtt.topics import Topics
 from v2g_gateway.store import Store
 
@@ -88,6 +88,8 @@ class MqttBridge:
         self._last_at: dict[str, float] = {}
         self._outbox: deque[tuple[str, bytes, Properties | None]] = deque(maxlen=EVENT_BUFFER)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Odometer/range from a vehicle's own topic: shown, never used for decisions.
+        self._vehicle_extra: dict[str, dict[str, float]] = {}
         self._started = monotonic()
         self.published = 0  # state messages sent (the benchmark reads it)
         self.connections = 0  # successful connections so far
@@ -307,7 +309,11 @@ class MqttBridge:
             return charger_body(self._cfg, ch, snap.grid_outage)
         if kind == "vehicle" and key is not None:
             v = snap.vehicles.get(key) or VehicleState(vehicle_id=key)
-            return vehicle_body(self._cfg, self._policy, v, snap, self._store.load_plan(key))
+            body = vehicle_body(self._cfg, self._policy, v, snap, self._store.load_plan(key))
+            extra = self._vehicle_extra.get(key, {})
+            body["odometer_km"] = extra.get("odometer_km")
+            body["range_km"] = extra.get("range_km")
+            return body
         if kind == "plan" and key is not None:
             return self._store.load_plan(key) or {
                 "vehicle_id": key,
@@ -405,8 +411,15 @@ class MqttBridge:
     def _on_soc(self, vehicle_id: str, topic: str, payload: bytes) -> None:
         now = self._clock.now()
         try:
-            soc = parse_soc(payload)
-            self._store.record_soc(vehicle_id, soc, now, "mqtt")
+            report = parse_report(payload)
+            if report.extra:
+                self._vehicle_extra[vehicle_id] = {
+                    **self._vehicle_extra.get(vehicle_id, {}),
+                    **report.extra,
+                }
+                self._mark(self.topics.vehicle(vehicle_id), "vehicle", vehicle_id)
+            if report.soc_percent is not None:
+                self._store.record_soc(vehicle_id, report.soc_percent, now, "mqtt")
         except (ValueError, StoreError) as exc:
             self._store.notify(
                 Notification(

@@ -68,6 +68,8 @@ class Discovery:
             self._charger(out, c.id)
         for v in self._cfg.vehicles:
             self._vehicle(out, v.id, v.make, v.model)
+            if v.soc_topic:
+                self._vehicle_extras(out, v.id, v.make, v.model)
         return out
 
     def _add(
@@ -228,16 +230,19 @@ class Discovery:
                 payload_press=action,
             )
 
-    def _vehicle(
-        self, out: dict[str, dict[str, Any]], vid: str, make: str | None, model: str | None
-    ) -> None:
-        dev = {
+    def _vehicle_device(self, vid: str, make: str | None, model: str | None) -> dict[str, Any]:
+        return {
             "identifiers": [self._uid("vehicle", vid)],
             "name": f"Vehicle {vid}",
             "manufacturer": make or "unknown",
             "model": model or "EV",
             "via_device": self._uid("gateway"),
         }
+
+    def _vehicle(
+        self, out: dict[str, dict[str, Any]], vid: str, make: str | None, model: str | None
+    ) -> None:
+        dev = self._vehicle_device(vid, make, model)
         st = self._t.vehicle(vid)
         cur = self._cfg.prices.currency
         u = partial(self._uid, "vehicle", vid)
@@ -378,3 +383,26 @@ class Discovery:
             max=5,
             mode="text",
         )
+
+    def _vehicle_extras(
+        self, out: dict[str, dict[str, Any]], vid: str, make: str | None, model: str | None
+    ) -> None:
+        """Odometer and range exist only where the car's own topic may report them."""
+        dev = self._vehicle_device(vid, make, model)
+        st = self._t.vehicle(vid)
+        for key, name, icon in (
+            ("odometer_km", "Odometer", "mdi:counter"),
+            ("range_km", "Range", "mdi:map-marker-distance"),
+        ):
+            self._add(
+                out,
+                "sensor",
+                self._uid("vehicle", vid, key),
+                name,
+                dev,
+                state_topic=st,
+                value_template=_value(key),
+                unit_of_measurement="km",
+                device_class="distance",
+                icon=icon,
+            )

@@ -1,26 +1,64 @@
-"""A vehicle's SoC from its own MQTT topic (AC chargers cannot see it)."""
+"""A vehicle's own report on its MQTT topic (AC chargers cannot see the SoC)."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
+from typing import Any
+
+# Optional fields a car integration (e.g. a vendor cloud bridge) may add next to the SoC.
+EXTRA_FIELDS = ("odometer_km", "range_km")
 
 
-def parse_soc(payload: bytes) -> float:
-    """A bare number or {"soc_percent": x}; ValueError naming what is wrong otherwise."""
+@dataclass(frozen=True, slots=True)
+class VehicleReport:
+    soc_percent: float | None
+    extra: dict[str, float]
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{key} must be finite, got {value!r}")
+    return x
+
+
+def parse_report(payload: bytes) -> VehicleReport:
+    """A bare SoC number, or JSON with soc_percent and/or odometer_km, range_km."""
     try:
         value = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ValueError(
             f'expected a number or {{"soc_percent": x}}, got {payload[:40]!r}'
         ) from None
+    extra: dict[str, float] = {}
+    soc: float | None
     if isinstance(value, dict):
-        if "soc_percent" not in value:
-            raise ValueError(f"JSON without 'soc_percent' (keys: {sorted(value)[:5]})")
-        value = value["soc_percent"]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"SoC must be a number, got {value!r}")
-    soc = float(value)
-    if not math.isfinite(soc) or not 0.0 <= soc <= 100.0:
+        for key in EXTRA_FIELDS:
+            if value.get(key) is not None:
+                extra[key] = _number(key, value[key])
+                if extra[key] < 0:
+                    raise ValueError(f"{key} must not be negative, got {extra[key]:g}")
+        if "soc_percent" not in value and not extra:
+            raise ValueError(
+                f"JSON without 'soc_percent' (or {', '.join(EXTRA_FIELDS)}); "
+                f"keys: {sorted(value)[:5]}"
+            )
+        raw = value.get("soc_percent")
+        soc = None if raw is None and extra else _number("SoC", raw)
+    else:
+        soc = _number("SoC", value)
+    if soc is not None and not 0.0 <= soc <= 100.0:
         raise ValueError(f"SoC {soc:g} outside 0..100 %")
-    return soc
+    return VehicleReport(soc, extra)
+
+
+def parse_soc(payload: bytes) -> float:
+    """Only the SoC; ValueError when the payload has none."""
+    report = parse_report(payload)
+    if report.soc_percent is None:
+        raise ValueError("no soc_percent in the payload")
+    return report.soc_percent

@@ -198,3 +198,15 @@ def _slot(h: int, charge_kw: float, discharge_kw: float, soc_end_kwh: float) -> 
         "export_per_kwh": 0.2,
         "reason": "test",
     }
+
+
+async def test_soc_topic_may_carry_odometer_and_range(rig: Rig) -> None:
+    async with watching(rig.broker, f"{BASE}/vehicle/car") as w:
+        await w.client.publish(
+            "cars/car/soc", b'{"soc_percent": 60, "odometer_km": 12345, "range_km": 210}', qos=1
+        )
+        car = await w.wait_for(f"{BASE}/vehicle/car", lambda m: m.json()["soc_percent"] == 60)
+        assert car.json()["odometer_km"] == 12345 and car.json()["range_km"] == 210
+        await w.client.publish("cars/car/soc", b'{"range_km": 190}', qos=1)
+        car = await w.wait_for(f"{BASE}/vehicle/car", lambda m: m.json()["range_km"] == 190)
+        assert car.json()["soc_percent"] == 60 and car.json()["odometer_km"] == 12345

@@ -10,7 +10,7 @@ from v2g_gateway.config import parse_config
 from v2g_gateway.mqtt.commands import CommandError, parse_json_object, plain_value
 from v2g_gateway.mqtt.connection import Backoff
 from v2g_gateway.mqtt.payloads import minutes_to_target, next_action
-from v2g_gateway.mqtt.soc import parse_soc
+from v2g_gateway.mqtt.soc import VehicleReport, parse_report, parse_soc
 from v2g_gateway.mqtt.topics import Topics
 
 T0 = datetime(2025, 1, 1, 0, 0, tzinfo=UTC)
@@ -37,7 +37,9 @@ def test_parse_soc_accepts_numbers_and_json(payload: bytes, soc: float) -> None:
         (b"\xff", "expected a number"),
         (b"-1", "outside 0..100"),
         (b"100.5", "outside 0..100"),
-        (b"NaN", "outside 0..100"),
+        (b"NaN", "must be finite"),
+        (b'{"range_km": -3}', "must not be negative"),
+        (b'{"soc_percent": null}', "must be a number"),
         (b'{"soc": 1}', "without 'soc_percent'"),
         (b'{"soc_percent": "5"}', "must be a number"),
         (b"[5]", "must be a number"),
@@ -129,3 +131,12 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     for failures, top in ((1, 1.0), (2, 2.0), (3, 4.0), (6, 30.0), (50, 30.0)):
         for _ in range(20):
             assert top / 2 <= b.delay(failures) <= top
+
+
+def test_report_carries_odometer_and_range() -> None:
+    assert parse_report(b'{"soc_percent": 60, "odometer_km": 12345, "range_km": 210.5}') == (
+        VehicleReport(60.0, {"odometer_km": 12345.0, "range_km": 210.5})
+    )
+    assert parse_report(b'{"range_km": 200}') == VehicleReport(None, {"range_km": 200.0})
+    with pytest.raises(ValueError, match="no soc_percent"):
+        parse_soc(b'{"range_km": 200}')
