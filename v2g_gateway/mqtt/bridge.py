@@ -136,6 +136,8 @@ class MqttBridge:
                 elif not reported:
                     reported = True
                     log.warning(f"MQTT broker at {where} unreachable; retrying", error=str(exc))
+            except Exception as exc:  # a bridge bug must cost MQTT only, never the gateway
+                log.exception("mqtt.session_failed", broker=where, error=repr(exc))
             failures += 1
             await self._retry_wait(self._backoff.delay(failures))
 

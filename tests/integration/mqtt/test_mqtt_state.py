@@ -210,3 +210,27 @@ async def test_soc_topic_may_carry_odometer_and_range(rig: Rig) -> None:
         await w.client.publish("cars/car/soc", b'{"range_km": 190}', qos=1)
         car = await w.wait_for(f"{BASE}/vehicle/car", lambda m: m.json()["range_km"] == 190)
         assert car.json()["soc_percent"] == 60 and car.json()["odometer_km"] == 12345
+
+
+async def test_broken_views_and_listeners_cost_only_their_own_topic(
+    broker: Broker, tmp_path: Path
+) -> None:
+    def broken_health() -> dict[str, object]:
+        raise RuntimeError("health is broken")
+
+    def broken_listener(topic: str, payload: bytes) -> None:
+        raise RuntimeError("listener is broken")
+
+    r = make_rig(broker, tmp_path, health_view=broken_health)
+    r.bridge.add_listener("home/grid", broken_listener)
+    await r.start()
+    try:
+        async with watching(broker, f"{BASE}/#") as w:
+            await w.client.publish("home/grid", b"offline", qos=1)
+            await w.client.publish("cars/car/soc", b"33", qos=1)
+            await w.wait_for(f"{BASE}/vehicle/car", lambda m: m.json()["soc_percent"] == 33)
+            assert w.on(f"{BASE}/gateway") == []
+            assert r.bridge.connected.is_set() and r.bridge.connections == 1
+    finally:
+        await r.stop()
+        r.store.close()
