@@ -25,9 +25,11 @@ from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.dispatch.controller import Controller
 from v2g_gateway.dispatch.policy import Policy
 from v2g_gateway.dispatch.replanner import Replanner
+from v2g_gateway.errors import PriceError
 from v2g_gateway.grid import OutageDetector
-from v2g_gateway.model import Notification, UserPriceSlot
+from v2g_gateway.model import CommandResult, CommandStatus, Notification, UserPriceSlot
 from v2g_gateway.mqtt.bridge import MqttBridge
+from v2g_gateway.prices.pushed import parse_pushed_series
 from v2g_gateway.prices.service import PriceService
 from v2g_gateway.sdnotify import SdNotifier
 from v2g_gateway.store import Store
@@ -70,13 +72,54 @@ class Gateway:
                 self.clock,
                 prices_view=self._prices_view,
                 health_view=self.health,
+                charging_control=self.charging_control,
             )
+            if cfg.prices.source == "mqtt" and cfg.prices.mqtt_topic:
+                self.mqtt.add_listener(cfg.prices.mqtt_topic, self._on_pushed_prices)
         if self.mqtt is not None:
             for topic, handler in self.grid.listeners():
                 self.mqtt.add_listener(topic, handler)
         self.started_at = time.monotonic()
         self.ready = asyncio.Event()
         self.stop = asyncio.Event()
+
+    async def charging_control(self, charger_id: str, start: bool) -> CommandResult:
+        """Start or stop charging on a charger's first EVSE (MQTT 'set/charging')."""
+        snap = self.store.snapshot(self.clock.now())
+        charger = snap.chargers.get(charger_id)
+        if charger is None or not charger.online:
+            return CommandResult(CommandStatus.OFFLINE, f"charger {charger_id} is not connected")
+        running = [ev for ev in charger.evses.values() if ev.transaction_id]
+        if start:
+            if running:
+                return CommandResult(CommandStatus.ACCEPTED, "a transaction is already running")
+            vcfg = self.cfg.vehicle_for(charger_id)
+            token = (
+                vcfg.id_tokens[0] if vcfg and vcfg.id_tokens else f"{self.cfg.gateway.id}-remote"
+            )
+            return await self.csms.commands.request_start_transaction(charger_id, token, evse_id=1)
+        if not running:
+            return CommandResult(CommandStatus.REJECTED, "no transaction is running")
+        tx = running[0].transaction_id
+        assert tx is not None
+        return await self.csms.commands.request_stop_transaction(charger_id, tx)
+
+    def _on_pushed_prices(self, topic: str, payload: bytes) -> None:
+        """The user's own system publishes a price series (markets we do not fetch)."""
+        try:
+            slots = parse_pushed_series(payload, self.cfg.prices.currency)
+        except PriceError as exc:
+            self.store.notify(
+                Notification(
+                    kind="prices_rejected",
+                    message=f"price series on {topic} ignored: {exc}",
+                    at=self.clock.now(),
+                    level="warning",
+                    data={"topic": topic},
+                )
+            )
+            return
+        self.prices.accept_pushed(slots)
 
     # ------------------------------------------------------------------ views
 

@@ -180,6 +180,7 @@ async def _demo(args: argparse.Namespace) -> int:
         ]
         try:
             await asyncio.wait_for(sim.booted.wait(), 10)
+            await _say_mqtt(args, gw)
 
             def on_event(e: Any) -> None:
                 if e.kind == "depart" and run.last_soc is not None:
@@ -208,6 +209,19 @@ async def _demo(args: argparse.Namespace) -> int:
         print(f"picture: {picture}")
     print(f"summary: {out_dir / 'summary.json'}")
     return 0 if summary["reserve_respected"] and summary["departure_target_met"] else 1
+
+
+async def _say_mqtt(args: argparse.Namespace, gw: Gateway) -> None:
+    """Tell the user once whether the demo's state is visible on a local broker."""
+    if args.quiet or gw.mqtt is None:
+        return
+    where = f"{gw.cfg.mqtt.host}:{gw.cfg.mqtt.port}"
+    try:
+        await asyncio.wait_for(gw.mqtt.connected.wait(), 1.0)
+    except TimeoutError:
+        print(f"MQTT: no broker at {where}; the demo goes on without publishing")
+        return
+    print(f"MQTT: publishing on {where} under {gw.cfg.mqtt.topic_prefix}/{gw.cfg.gateway.id}/#")
 
 
 async def _sample(

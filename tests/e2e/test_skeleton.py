@@ -10,91 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiomqtt
+from e2e_helpers import RESERVE, TZ, charger, running, simulating, skeleton_config, step_until
 
 from simulators.battery import EvBattery
-from simulators.charger import SimulatedCharger
 from v2g_gateway.app import Gateway
 from v2g_gateway.clock import AcceleratedClock
-from v2g_gateway.config import Config, parse_config
-
-PASSWORD = "e2e-skeleton-password"
-TZ = ZoneInfo("Europe/Berlin")
-RESERVE = 40.0
-
-
-def skeleton_config(state_dir: Path, broker_port: int) -> Config:
-    return parse_config(
-        {
-            "gateway": {
-                "id": "e2e",
-                "state_dir": str(state_dir),
-                "timezone": "Europe/Berlin",
-                "tick_seconds": 30,
-            },
-            "ocpp": {"host": "127.0.0.1", "port": 0},
-            "chargers": [
-                {
-                    "id": "garage",
-                    "password": PASSWORD,
-                    "max_charge_w": 11000,
-                    "max_discharge_w": 10000,
-                }
-            ],
-            "vehicles": [{"id": "car", "battery_kwh": 10, "reserve_soc_percent": RESERVE}],
-            "prices": {
-                "tariff": [
-                    {
-                        "start": "17:00",
-                        "end": "21:00",
-                        "import_per_kwh": 0.45,
-                        "export_per_kwh": 0.35,
-                    },
-                    {
-                        "start": "21:00",
-                        "end": "17:00",
-                        "import_per_kwh": 0.20,
-                        "export_per_kwh": 0.05,
-                    },
-                ]
-            },
-            "preferences": {"discharge_above_per_kwh": 0.30, "degradation_cost_per_kwh": 0.03},
-            "outage": {"enabled": False},
-            "mqtt": {"host": "127.0.0.1", "port": broker_port, "min_publish_interval_s": 0.0},
-        }
-    )
-
-
-async def step_until(sim: SimulatedCharger, check: Any, what: str, within_s: float) -> list[float]:
-    """Follow the simulator's physics step by step (clock time) until `check()`; returns the SoCs seen."""
-    seen: list[float] = []
-    at = sim.clock.now()
-    deadline = at + timedelta(seconds=within_s)
-    while not check():
-        assert at < deadline, what
-        at += timedelta(seconds=sim.step_s)
-        await sim.settled(at)
-        ev = sim.ev()
-        if ev is not None:
-            seen.append(ev.soc_percent)
-    return seen
-
-
-@contextlib.asynccontextmanager
-async def running(gw: Gateway) -> AsyncIterator[Gateway]:
-    task = asyncio.create_task(gw.run())
-    await asyncio.wait_for(gw.ready.wait(), 10)
-    try:
-        yield gw
-    finally:
-        gw.stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_peak_discharge_stops_at_reserve(tmp_path: Path, mosquitto: Any) -> None:
@@ -111,17 +36,7 @@ async def test_peak_discharge_stops_at_reserve(tmp_path: Path, mosquitto: Any) -
 
         collector = asyncio.create_task(collect())
         async with running(Gateway(cfg, clock)) as gw:
-            sim = SimulatedCharger(
-                f"ws://127.0.0.1:{gw.csms.port}",
-                "garage",
-                password=PASSWORD,
-                clock=clock,
-                meter_interval_s=30,
-                step_s=5,
-            )
-            sim_task = asyncio.create_task(sim.run())
-            try:
-                await asyncio.wait_for(sim.booted.wait(), 10)
+            async with simulating(charger(gw, clock)) as sim:
                 ev = EvBattery(
                     10, 50.0, max_charge_w=11000, max_discharge_w=10000, min_soc_percent=5
                 )
@@ -141,10 +56,6 @@ async def test_peak_discharge_stops_at_reserve(tmp_path: Path, mosquitto: Any) -
                     assert sim.power_w() >= 0, "discharge resumed at the reserve"
                 assert min(socs) >= RESERVE, f"SoC fell to {min(socs):.2f} % below the reserve"
                 assert min(socs) < RESERVE + 2  # it did use what was above the reserve
-            finally:
-                sim_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sim_task
             state = gw.store.snapshot(clock.now())
             assert state.vehicles["car"].soc_percent is not None
             log = gw.store.dispatch_log(200)
