@@ -187,11 +187,30 @@ async def run_load(port: int, count: int, duration: float, interval: float, burs
 
     from websockets.asyncio.client import connect
 
+    boot_latencies: list[float] = []
     latencies: list[float] = []
     booted = 0
-    stop_at = time.perf_counter() + duration
+    all_booted = asyncio.Event()
+    steady_from = 0.0
+
+    failed = 0
+
+    def arrived() -> None:
+        nonlocal steady_from
+        if booted + failed == count and not all_booted.is_set():
+            steady_from = time.perf_counter()
+            all_booted.set()
 
     async def charger(i: int) -> None:
+        nonlocal failed
+        try:
+            await one_charger(i)
+        except Exception:
+            failed += 1
+            arrived()
+            raise
+
+    async def one_charger(i: int) -> None:
         nonlocal booted
         ident = f"sim-{i:04d}"
         token = base64.b64encode(f"{ident}:{PASSWORD}".encode()).decode()
@@ -199,13 +218,12 @@ async def run_load(port: int, count: int, duration: float, interval: float, burs
             f"ws://127.0.0.1:{port}/ocpp/{ident}",
             subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
             additional_headers={"Authorization": f"Basic {token}"},
-            open_timeout=60,
+            open_timeout=120,
         ) as ws:
-            link = _Link(ws, latencies)
+            link = _Link(ws, boot_latencies)
             now = datetime.now(UTC).isoformat()
             station = {"vendorName": "Bench", "model": "Raw"}
             await link.call("BootNotification", {"reason": "PowerUp", "chargingStation": station})
-            booted += 1
             status = {
                 "timestamp": now,
                 "connectorStatus": "Occupied",
@@ -220,10 +238,15 @@ async def run_load(port: int, count: int, duration: float, interval: float, burs
                 {"eventType": "Started", "timestamp": now, "triggerReason": "CablePluggedIn",
                  "seqNo": seq, "transactionInfo": tx, "evse": {"id": 1, "connectorId": 1}},
             )  # fmt: skip
+            booted += 1
+            arrived()
+            # Steady state: every charger connected and booted, then metering (the target).
+            await all_booted.wait()
+            link.latencies = latencies
             if not burst:
                 await asyncio.sleep(random.uniform(0, interval))
             soc = 50.0
-            while time.perf_counter() < stop_at:
+            while time.perf_counter() < steady_from + duration:
                 now = datetime.now(UTC).isoformat()
                 seq += 1
                 soc = min(100.0, soc + 0.01)
@@ -238,18 +261,33 @@ async def run_load(port: int, count: int, duration: float, interval: float, burs
                     await asyncio.sleep(interval)
             link.reader.cancel()
 
+    async def start_clock() -> None:
+        nonlocal steady_from
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_booted.wait(), 180)
+        all_booted.set()
+        steady_from = time.perf_counter()
+
     started = time.perf_counter()
+    clock_task = asyncio.create_task(start_clock())
     results = await asyncio.gather(
         *(charger(i) for i in range(1, count + 1)), return_exceptions=True
     )
-    elapsed = time.perf_counter() - started
+    await clock_task
+    elapsed = time.perf_counter() - steady_from
     ms = sorted(x * 1000 for x in latencies)
+    boot_ms = sorted(x * 1000 for x in boot_latencies)
     print(
         json.dumps(
             {
                 "chargers": count,
                 "booted": booted,
                 "errors": sum(1 for r in results if isinstance(r, BaseException)),
+                "first_error": next(
+                    (repr(r) for r in results if isinstance(r, BaseException)), None
+                ),
+                "boot_s": steady_from - started,
+                "boot_p99_ms": boot_ms[int(len(boot_ms) * 0.99)] if boot_ms else float("nan"),
                 "duration_s": elapsed,
                 "messages": len(ms),
                 "messages_per_s": len(ms) / elapsed,
@@ -390,6 +428,13 @@ def main() -> int:
         ("messages/s", lambda f: f"{f.report['messages_per_s']:.1f}"),
         ("latency p50 ms", lambda f: f"{f.report['latency_p50_ms']:.2f}"),
         ("latency p99 ms", lambda f: f"{f.report['latency_p99_ms']:.2f}"),
+        (
+            "boot storm s / p99 ms",
+            lambda f: (
+                f"{f.report.get('boot_s', float('nan')):.1f} / "
+                f"{f.report.get('boot_p99_ms', float('nan')):.0f}"
+            ),
+        ),
         ("CPU s (CPU %)", lambda f: f"{f.cpu_s:.1f} ({f.cpu_percent:.0f} %)"),
         ("RSS MB end / peak", lambda f: f"{f.rss_mb:.0f} / {f.peak_rss_mb:.0f}"),
         ("idle RSS MB, 1 charger", lambda f: f"{f.idle_rss_mb:.1f}"),
