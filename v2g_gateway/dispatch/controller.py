@@ -100,6 +100,7 @@ class Controller:
         self._plan_lookup = plan_lookup
         self._outage_view = outage_view
         self._sent: dict[tuple[str, int], _Sent] = {}
+        self._price: UserPriceSlot | None = None  # the slot of the decision being applied
         self._refused_told: set[str] = set()
         self._wake = asyncio.Event()
         self.steps = 0
@@ -173,8 +174,9 @@ class Controller:
             charger = snap.chargers.get(v.charger_id)
             if charger is None or not charger.online:
                 continue
-            decision = decide(self._inputs(now, snap, vcfg, v, charger, outage, backup_w))
-            await self._apply(now, vcfg, v, charger, decision)
+            inputs = self._inputs(now, snap, vcfg, v, charger, outage, backup_w)
+            self._price = inputs.price
+            await self._apply(now, vcfg, v, charger, decide(inputs))
 
     def _inputs(
         self,
@@ -323,14 +325,25 @@ class Controller:
             kind, verb = "dispatch_stopped", "stopped discharging"
         else:
             return
+        data: dict[str, object] = {"mode": d.mode.value, "limit_w": d.limit_w, "reason": d.reason}
+        message = f"{vehicle_id} {verb}: {d.reason}"
+        price = self._price
+        if d.mode == Mode.DISCHARGE and price is not None:
+            # What an hour at this power earns at the current export price.
+            per_hour = -d.limit_w / 1000.0 * price.export_per_kwh
+            data |= {
+                "export_per_kwh": price.export_per_kwh,
+                "expected_per_hour": round(per_hour, 3),
+            }
+            message += f" (about {per_hour:.2f} {self._cfg.prices.currency} an hour)"
         self._store.notify(
             Notification(
                 kind=kind,
-                message=f"{vehicle_id} {verb}: {d.reason}",
+                message=message,
                 at=now,
                 charger_id=charger_id,
                 vehicle_id=vehicle_id,
-                data={"mode": d.mode.value, "limit_w": d.limit_w, "reason": d.reason},
+                data=data,
             )
         )
 
