@@ -97,7 +97,9 @@ async def test_outage_backs_up_the_home_and_restores(tmp_path: Path, mosquitto: 
     ):
         ev = car(70.0)
         await sim.plug_in(ev)
-        await until(lambda: gw.grid._home_w is not None, "home power never heard", sim, 300)
+        await until(
+            lambda: gw.grid.status()["home_w"] is not None, "home power never heard", sim, 300
+        )
         await follow(sim, 30)
         assert sim.power_w() >= 0 and not gw.store.snapshot(clock.now()).grid_outage
 

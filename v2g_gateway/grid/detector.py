@@ -160,6 +160,7 @@ class OutageDetector:
             "outage": self._outage,
             "since": self._since.isoformat(),
             "backup_w": round(self._backup_w) if self._outage else 0,
+            "home_w": None if self._home_w is None else round(self._home_w),
             "unknown_sources": silent,
             "sources": {n: s.status(now) for n, s in sorted(self._sources.items())},
         }
