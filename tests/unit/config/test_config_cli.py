@@ -106,6 +106,15 @@ def test_example_config_is_valid() -> None:
     assert cfg.preferences.discharge_above_per_kwh == 0.30
 
 
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[3] / "config" / "examples").glob("*.toml")),
+    ids=lambda p: p.name,
+)
+def test_shipped_examples_are_valid(path: Path) -> None:
+    assert load_config(path).vehicles
+
+
 def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
     path.write_text(GOOD)
