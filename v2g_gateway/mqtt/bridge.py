@@ -62,6 +62,7 @@ class MqttBridge:
         gateway_refresh_s: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
         retry_wait: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        timeout_s: float = 10.0,
     ) -> None:
         self._cfg = cfg
         self._store = store
@@ -74,7 +75,7 @@ class MqttBridge:
         self._mono = monotonic
         self._retry_wait = retry_wait
         self.topics = Topics.from_config(cfg)
-        self._options = client_options(cfg, self.topics)
+        self._options = {**client_options(cfg, self.topics), "timeout": timeout_s}
         self._commands = Commands(cfg, store, policy, clock, charging_control)
         self._discovery = Discovery(cfg, self.topics)
         self._listeners: list[tuple[str, Handler]] = []

@@ -119,7 +119,9 @@ async def test_tls_without_client_certificate_is_refused(
 ) -> None:
     tls = tls_broker.tls
     assert tls is not None
-    r = make_rig(tls_broker, tmp_path, mqtt={"tls": True, "ca_file": str(tls.ca_file)})
+    r = make_rig(
+        tls_broker, tmp_path, mqtt={"tls": True, "ca_file": str(tls.ca_file)}, timeout_s=1.0
+    )
     with capture_logs() as logs:
         task = asyncio.create_task(r.bridge.run())
         async with asyncio.timeout(WAIT_S):
