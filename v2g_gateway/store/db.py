@@ -83,7 +83,9 @@ class Store:
         p = Path(path)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=5.0)
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=1.0)
+            # The gateway is the only writer; a lock held by someone else (a careless sqlite3
+            # shell) should cost a write, not stall the event loop for long.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -184,11 +186,16 @@ class Store:
     # ---------------------------------------------------------------- charger events
 
     def apply(self, event: ChargerEvent) -> None:
-        """Record what a charger said. Never raises: a storage failure is logged and flagged."""
+        """Record what a charger said. Never raises: a storage failure is logged and flagged,
+        a value the store cannot hold (SoC outside 0..100, an id beyond SQLite's integers) is
+        logged and dropped, and what was stored before stays as it was."""
         try:
             changed = self._apply(event)
         except StoreError as exc:
             log.error("store.write_failed", error=str(exc), event_type=type(event).__name__)
+            return
+        except (ValueError, OverflowError) as exc:
+            log.warning("store.value_rejected", error=str(exc), event_type=type(event).__name__)
             return
         for c in changed:
             self.changes.publish(c)

@@ -147,3 +147,15 @@ def test_locked_database_is_a_clear_error_and_keeps_data(tmp_path: Path) -> None
     assert s.healthy is True
     assert s.snapshot(T0).chargers["garage"].vendor == "Acme"
     s.close()
+
+
+def test_values_the_store_cannot_hold_are_dropped_not_raised(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "s.sqlite", CFG)
+    fill(s)
+    s.apply(MeterSample("garage", 1, T0 + timedelta(minutes=1), soc_percent=180.0))
+    s.apply(ConnectorStatusChanged("garage", 2**63, 1, ConnectorStatus.OCCUPIED, T0))
+    snap = s.snapshot(T0)
+    assert snap.vehicles["car"].soc_percent == 55.0
+    assert 2**63 not in snap.chargers["garage"].evses
+    assert s.healthy
+    s.close()
