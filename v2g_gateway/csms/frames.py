@@ -170,10 +170,37 @@ def validate_request(call: Call) -> None:
     validator = _validator(CALL, call.action)
     error = best_match(validator.iter_errors(call.payload))
     if error is None:
+        where = _wide_integer(call.payload)
+        if where is not None:
+            raise FrameError(
+                "PropertyConstraintViolation",
+                f"{call.action}: {where}: integer outside the 32-bit range OCPP allows",
+                call.unique_id,
+            )
         return
     code = _SCHEMA_CODES.get(str(error.validator), "FormatViolation")
     where = "/".join(str(p) for p in error.absolute_path) or "payload"
     raise FrameError(code, f"{call.action}: {where}: {error.message}", call.unique_id)
+
+
+_INT32 = 2**31
+
+
+def _wide_integer(node: Any, path: str = "payload") -> str | None:
+    """Where an integer beyond 32 bits hides (the schemas say 'integer' but mean int32)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            found = _wide_integer(v, f"{path}/{k}")
+            if found:
+                return found
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found = _wide_integer(v, f"{path}/{i}")
+            if found:
+                return found
+    elif isinstance(node, int) and not isinstance(node, bool) and not -_INT32 <= node < _INT32:
+        return path
+    return None
 
 
 def schema_problem(type_id: int, action: str, payload: dict[str, Any]) -> str | None:

@@ -6,10 +6,12 @@ power-of-ten multiplier); the store only ever sees W, Wh, V, A and a signed powe
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from v2g_gateway.csms.frames import FrameError
 from v2g_gateway.csms.timestamps import parse_ts
 from v2g_gateway.model import MeterSample
 
@@ -21,7 +23,16 @@ _PHASE_VOLTAGES = ("L1-N", "L2-N", "L3-N", "L1", "L2", "L3")
 def _scaled(sv: dict[str, Any]) -> float:
     unit = sv.get("unitOfMeasure") or {}
     multiplier = int(unit.get("multiplier", 0))
-    return float(sv["value"]) * (10.0**multiplier) * _KILO.get(str(unit.get("unit", "")), 1.0)
+    if not -9 <= multiplier <= 9:
+        raise FrameError(
+            "PropertyConstraintViolation", f"unitOfMeasure.multiplier {multiplier} is out of range"
+        )
+    value = float(sv["value"]) * (10.0**multiplier) * _KILO.get(str(unit.get("unit", "")), 1.0)
+    if not math.isfinite(value):
+        raise FrameError(
+            "PropertyConstraintViolation", f"sampledValue {sv['value']} is out of range"
+        )
+    return value
 
 
 def _total(values: dict[str | None, float]) -> float | None:
@@ -64,6 +75,8 @@ def sample_from(
     soc = None
     if "SoC" in by:
         soc = next(iter(by["SoC"].values()))
+        if not 0 <= soc <= 100:
+            raise FrameError("PropertyConstraintViolation", f"SoC {soc:g} is not within 0-100 %")
 
     return MeterSample(
         charger_id=charger_id,

@@ -165,3 +165,41 @@ def test_tracker_forgets_old_transactions() -> None:
         t.mark(p, 1)
     assert t.evse_of("t0") is None
     assert t.evse_of("t99") == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"value": 1, "unitOfMeasure": {"multiplier": 400}},
+        {"value": 1e307, "unitOfMeasure": {"unit": "kWh", "multiplier": 9}},
+        {"value": 101, "measurand": "SoC"},
+        {"value": -1, "measurand": "SoC"},
+    ],
+)
+def test_meter_refuses_values_out_of_range(value: dict[str, Any]) -> None:
+    with pytest.raises(FrameError) as info:
+        sample_from("c", 1, mv(value))
+    assert info.value.code == "PropertyConstraintViolation"
+
+
+@pytest.mark.parametrize(
+    "ts", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1969-12-31T23:59:59Z"]
+)
+def test_timestamps_out_of_range(ts: str) -> None:
+    from v2g_gateway.csms.timestamps import parse_ts
+
+    with pytest.raises(FrameError, match="out of range"):
+        parse_ts(ts)
+
+
+def test_integers_beyond_32_bits_are_refused() -> None:
+    payload = {
+        "timestamp": "2025-01-01T00:00:00Z",
+        "connectorStatus": "Available",
+        "evseId": 2**63,
+        "connectorId": 1,
+    }
+    with pytest.raises(FrameError) as info:
+        validate_request(Call("x", "StatusNotification", payload))
+    assert info.value.code == "PropertyConstraintViolation"
+    assert "evseId" in info.value.description
