@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD, Events
+import structlog
+from conftest import BOOT, PASSWORD, Events
 from csms_client import RawCharger, basic
+from structlog.testing import capture_logs
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from v2g_gateway.csms.server import CsmsServer
@@ -82,3 +84,19 @@ async def test_close_sends_1001_to_every_session(server: CsmsServer, events: Eve
     assert c.ws.close_code == 1001
     assert server.connected() == set()
     assert [e.charger_id for e in events.of(ChargerDisconnected)] == ["garage"]
+
+
+async def test_every_session_log_line_names_the_charger(server: CsmsServer) -> None:
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        c = await RawCharger.open(
+            f"ws://127.0.0.1:{server.port}/ocpp/garage", headers=basic("garage", PASSWORD)
+        )
+        await c.call_raw("bad", '[2, "bad", "NoSuchAction", {}]')
+        await c.call("BootNotification", BOOT)
+        await c.next_call("GetBaseReport")  # the after-boot task has logged its commands
+        await c.close()
+    session_lines = [
+        e for e in logs if e["event"] in ("charger connected", "call refused", "command")
+    ]
+    assert {e["event"] for e in session_lines} == {"charger connected", "call refused", "command"}
+    assert {e.get("charger_id") for e in session_lines} == {"garage"}
