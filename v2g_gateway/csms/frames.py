@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft4Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
+import fastjsonschema
 from ocpp.messages import get_validator
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
@@ -113,6 +113,7 @@ def parse_frame(raw: str | bytes) -> Frame:
 _SCHEMA_CODES = {
     "required": "OccurrenceConstraintViolation",
     "minItems": "OccurrenceConstraintViolation",
+    "minProperties": "OccurrenceConstraintViolation",
     "maxItems": "OccurrenceConstraintViolation",
     "type": "TypeConstraintViolation",
     "additionalProperties": "FormatViolation",
@@ -121,40 +122,39 @@ _SCHEMA_CODES = {
     "minLength": "PropertyConstraintViolation",
     "minimum": "PropertyConstraintViolation",
     "maximum": "PropertyConstraintViolation",
+    "exclusiveMinimum": "PropertyConstraintViolation",
+    "exclusiveMaximum": "PropertyConstraintViolation",
+    "pattern": "PropertyConstraintViolation",
 }
 
 
-_validators: dict[tuple[int, str], Any] = {}
+_validators: dict[tuple[int, str], Callable[[Any], Any]] = {}
 
 
-def _inline(node: Any, definitions: dict[str, Any], depth: int = 0) -> Any:
-    if depth > 32:
-        raise RecursionError("recursive schema")
-    if isinstance(node, dict):
-        if "$ref" in node:
-            return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions, depth + 1)
-        return {
-            k: _inline(v, definitions, depth + 1) for k, v in node.items() if k != "definitions"
-        }
-    if isinstance(node, list):
-        return [_inline(v, definitions, depth + 1) for v in node]
-    return node
+def _validator(type_id: int, action: str) -> Callable[[Any], Any]:
+    """The official 2.0.1 schema compiled to Python (fastjsonschema: ~10x jsonschema's speed).
 
-
-def _validator(type_id: int, action: str) -> Any:
-    """The official schema with its $refs inlined: validation runs about twice as fast."""
+    Raises OSError when the action has no schema. Formats are not checked, as in the ocpp
+    library; timestamps are parsed (and refused) where they are used.
+    """
     key = (type_id, action)
-    cached = _validators.get(key)
-    if cached is None:
-        original = get_validator(type_id, action, "2.0.1")  # OSError when there is none
-        try:
-            cached = Draft4Validator(
-                _inline(original.schema, original.schema.get("definitions", {}))
-            )
-        except (RecursionError, KeyError):
-            cached = original
-        _validators[key] = cached
-    return cached
+    compiled = _validators.get(key)
+    if compiled is None:
+        schema = get_validator(type_id, action, "2.0.1").schema
+        compiled = fastjsonschema.compile(schema, use_formats=False)
+        _validators[key] = compiled
+    return compiled
+
+
+def _problem(action: str, payload: Any, type_id: int = CALL) -> tuple[str, str] | None:
+    """(OCPP error code, description) for a payload that breaks its schema, else None."""
+    try:
+        _validator(type_id, action)(payload)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        code = _SCHEMA_CODES.get(str(exc.rule), "FormatViolation")
+        where = str(exc.name).removeprefix("data").lstrip(".") or "payload"
+        return code, f"{action}: {where}: {exc.message.removeprefix(str(exc.name) + ' ')}"
+    return None
 
 
 def schema_exists(action: str, request: bool = True) -> bool:
@@ -167,20 +167,16 @@ def schema_exists(action: str, request: bool = True) -> bool:
 
 def validate_request(call: Call) -> None:
     """Check a charger's CALL against the official 2.0.1 schema; raise the matching FrameError."""
-    validator = _validator(CALL, call.action)
-    error = best_match(validator.iter_errors(call.payload))
-    if error is None:
-        where = _wide_integer(call.payload)
-        if where is not None:
-            raise FrameError(
-                "PropertyConstraintViolation",
-                f"{call.action}: {where}: integer outside the 32-bit range OCPP allows",
-                call.unique_id,
-            )
-        return
-    code = _SCHEMA_CODES.get(str(error.validator), "FormatViolation")
-    where = "/".join(str(p) for p in error.absolute_path) or "payload"
-    raise FrameError(code, f"{call.action}: {where}: {error.message}", call.unique_id)
+    problem = _problem(call.action, call.payload)
+    if problem is not None:
+        raise FrameError(problem[0], problem[1], call.unique_id)
+    where = _wide_integer(call.payload)
+    if where is not None:
+        raise FrameError(
+            "PropertyConstraintViolation",
+            f"{call.action}: {where}: integer outside the 32-bit range OCPP allows",
+            call.unique_id,
+        )
 
 
 _INT32 = 2**31
@@ -206,14 +202,10 @@ def _wide_integer(node: Any, path: str = "payload") -> str | None:
 def schema_problem(type_id: int, action: str, payload: dict[str, Any]) -> str | None:
     """Why a payload breaks the 2.0.1 schema of `action`, or None (for our own frames)."""
     try:
-        validator = _validator(type_id, action)
+        problem = _problem(action, payload, type_id)
     except OSError:
         return f"no 2.0.1 schema for {action}"
-    error = best_match(validator.iter_errors(payload))
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path) or "payload"
-    return f"{where}: {error.message}"
+    return None if problem is None else problem[1]
 
 
 def call_result(unique_id: str, payload: dict[str, Any]) -> str:
