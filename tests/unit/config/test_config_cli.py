@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from v2g_gateway.config import load_config
+from v2g_gateway.config import Config, load_config
 
 GOOD = """
 [gateway]
@@ -104,6 +106,35 @@ def test_example_config_is_valid() -> None:
     cfg = load_config(Path(__file__).parents[3] / "config" / "gateway.example.toml")
     assert cfg.prices.tariff[0].start == "17:00"
     assert cfg.preferences.discharge_above_per_kwh == 0.30
+
+
+def test_example_documents_every_key() -> None:
+    """Every key the config accepts appears in the example, set or commented out."""
+    text = (Path(__file__).parents[3] / "config" / "gateway.example.toml").read_text()
+
+    def keys(model: type[BaseModel], path: str) -> list[str]:
+        out = []
+        for name, field in model.model_fields.items():
+            inner = field.annotation
+            args = getattr(inner, "__args__", ())
+            sub = next(
+                (a for a in (inner, *args) if isinstance(a, type) and issubclass(a, BaseModel)),
+                None,
+            )
+            if sub is not None:
+                out += keys(sub, f"{path}{name}.")
+            else:
+                out.append(f"{path}{name}")
+        return out
+
+    missing = [
+        k
+        for k in keys(Config, "")
+        if not re.search(rf"^#? ?{re.escape(k.rsplit('.', 1)[-1])} = ", text, re.MULTILINE)
+        and f"[{k}]" not in text
+        and f"[[{k}]]" not in text
+    ]
+    assert not missing, f"undocumented config keys: {missing}"
 
 
 @pytest.mark.parametrize(
