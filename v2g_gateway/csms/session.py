@@ -27,7 +27,7 @@ from v2g_gateway.csms.ratelimit import TokenBucket
 from v2g_gateway.csms.reports import capabilities
 from v2g_gateway.csms.timestamps import iso, parse_ts
 from v2g_gateway.csms.transactions import TransactionTracker
-from v2g_gateway.errors import CommandRejected, OcppCommandError
+from v2g_gateway.errors import ChargerOffline, CommandRejected, OcppCommandError
 from v2g_gateway.model import (
     ChargerBooted,
     ChargerCapability,
@@ -98,6 +98,20 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
     async def _send(self, message: str) -> None:
         await self.ws.send(message)
 
+    async def _answer_or_hangup(self, unique_id: str, action: str, wait_s: float) -> Any:
+        """The answer, or ChargerOffline as soon as the link drops (not after the timeout)."""
+        answer = asyncio.ensure_future(self._get_specific_response(unique_id, wait_s))
+        closed = asyncio.ensure_future(self.ws.wait_closed())
+        try:
+            await asyncio.wait((answer, closed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not answer.done():
+                answer.cancel()
+        if not answer.done() or answer.cancelled():
+            raise ChargerOffline(self.id, action, "connection closed while waiting for the answer")
+        return answer.result()
+
     async def request(self, action: str, payload: Payload, wait_s: float) -> Payload:
         """One CALL under the library's call lock; the schema-checked answer payload."""
         problem = frames.schema_problem(frames.CALL, action, payload)
@@ -106,7 +120,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         unique_id = str(uuid.uuid4())
         async with self._call_lock:
             await self._send(json.dumps([frames.CALL, unique_id, action, payload]))
-            answer = await self._get_specific_response(unique_id, wait_s)
+            answer = await self._answer_or_hangup(unique_id, action, wait_s)
         if isinstance(answer, LibCallError):
             raise CallErrorReply(self.id, action, answer.error_code, answer.error_description)
         problem = frames.schema_problem(frames.CALLRESULT, action, answer.payload)
@@ -127,7 +141,9 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             if exc.reply:
                 await self._send(frames.call_error(exc.unique_id, exc.code, exc.description))
             return
-        if isinstance(frame, frames.Result):
+        if not isinstance(frame, Call) and not self._call_lock.locked():
+            log.warning("answer to no pending call ignored", unique_id=frame.unique_id)
+        elif isinstance(frame, frames.Result):
             self._response_queue.put_nowait(LibCallResult(frame.unique_id, frame.payload))
         elif isinstance(frame, frames.Error):
             err = LibCallError(frame.unique_id, frame.code, frame.description, frame.details)

@@ -251,3 +251,17 @@ async def test_dead_socket_found_by_ping_timeout() -> None:
         c._reader.cancel()
     finally:
         await server.close()
+
+
+async def test_hangup_during_a_command_is_offline_at_once(server: CsmsServer) -> None:
+    # call_timeout_s is 30 s here: the answer must not wait for it.
+    c = await RawCharger.open(
+        f"ws://127.0.0.1:{server.port}/ocpp/garage", headers=basic("garage", PASSWORD)
+    )
+    c.silent = True
+    pending = asyncio.create_task(server.commands.reset("garage"))
+    await c.next_call("Reset")
+    await c.ws.close()
+    result = await asyncio.wait_for(pending, 10)
+    assert result.status == CommandStatus.OFFLINE
+    assert result.detail is not None and "closed" in result.detail
