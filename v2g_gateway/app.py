@@ -50,9 +50,11 @@ class Gateway:
         self.csms = CsmsServer(cfg, self.store.apply, self.clock)
         self._http = httpx.AsyncClient(timeout=20.0, follow_redirects=True)
         self.prices = PriceService(cfg, self.store, self.clock, self._http, self.store.notify)
-        self.replanner = Replanner(cfg, self.store, self.policy, self.prices, self.clock)
         # The detector wakes the controller itself: an outage must not wait for the next tick.
         self.grid = OutageDetector(cfg, self.store, self.clock, lambda: self.controller.wake())
+        self.replanner = Replanner(
+            cfg, self.store, self.policy, self.prices, self.clock, home_load_w=self.grid.home_load_w
+        )
         self.controller = Controller(
             cfg,
             self.store,

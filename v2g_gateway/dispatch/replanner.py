@@ -8,7 +8,7 @@ demand response, departure) or the SoC drifts from the plan, or it is `max_age` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,6 +135,7 @@ class Replanner:
         clock: Clock,
         *,
         max_age: timedelta = timedelta(minutes=15),
+        home_load_w: Callable[[datetime], float | None] | None = None,
     ) -> None:
         self._cfg = cfg
         self._store = store
@@ -142,6 +143,7 @@ class Replanner:
         self._prices = prices
         self._clock = clock
         self._max_age = max_age
+        self._home_load_w = home_load_w
         self._made: dict[str, _Made] = {}
         self._told: set[tuple[str, str]] = set()
         self.solves = 0
@@ -188,7 +190,9 @@ class Replanner:
         charger = snap.chargers.get(v.charger_id or "")
         prefs = self._store.preferences()
         dr_raw = self._store.kv_get("demand_response")
+        home_w = self._home_load_w(now) if self._home_load_w else None
         key = (
+            None if home_w is None else round(home_w / 500.0),  # replan on a 500 W change
             departure,
             # Slot identity without the moving edges of the window (now, now + horizon).
             tuple((p.end, p.import_per_kwh, p.export_per_kwh) for p in prices[:-1]),
@@ -200,7 +204,7 @@ class Replanner:
         if made is not None and self._still_good(made, key, v.soc_percent, now):
             return made
         try:
-            request = self._request(vcfg, v, now, prices, departure, charger_can=key[-1])
+            request = self._request(vcfg, v, now, prices, departure, key[-1], home_w)
             new = solve_plan(request)
         except PlanError as exc:
             log.error("replan.failed", vehicle_id=vehicle_id, error=str(exc))
@@ -234,6 +238,7 @@ class Replanner:
         prices: Sequence[UserPriceSlot],
         departure: tuple[datetime, float] | None,
         charger_can: bool | None,
+        home_w: float | None,
     ) -> PlanRequest:
         assert v.soc_percent is not None
         cap = (v.capacity_wh / 1000.0) if v.capacity_wh else vcfg.battery_kwh
@@ -242,7 +247,7 @@ class Replanner:
         max_d = min(ccfg.max_discharge_w if ccfg else 0.0, vcfg.max_discharge_w or float("inf"))
         v2g = bool(self._policy.preference("v2g_enabled"))
         v2h_only = bool(self._policy.preference("v2h_only"))
-        can_discharge = v2g and max_d > 0 and charger_can is not False and not v2h_only
+        can_discharge = max_d > 0 and charger_can is not False
         reserve = min(
             self._policy.reserve_percent(vcfg.id) + PLAN_RESERVE_MARGIN_PERCENT,
             vcfg.max_soc_percent,
@@ -274,6 +279,11 @@ class Replanner:
             targets=targets,
             degradation_cost_per_kwh=self._cfg.preferences.degradation_cost_per_kwh,
             spike_threshold_per_kwh=None if threshold is None else float(threshold),
+            v2g_enabled=v2g,
+            v2h_only=v2h_only,
+            # A persistence forecast: the home keeps using what it uses now. Crude, but it lets
+            # the plan value V2H (import avoided) and caps V2H-only discharge at the real load.
+            home_load_kw=None if home_w is None else [home_w / 1000.0] * len(prices),
             grid_export_limit_kw=None if export_limit is None else export_limit / 1000.0,
             dr_events=_dr_events(self._store.kv_get("demand_response"))
             if self._cfg.preferences.demand_response.enabled

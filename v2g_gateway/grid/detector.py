@@ -147,6 +147,10 @@ class OutageDetector:
         """What the car should deliver: the followed home load, or the fixed backup power."""
         return self._backup_w if self._outage else self._load_target(now)
 
+    def home_load_w(self, now: datetime) -> float | None:
+        """The home's current load from its meter, or None when there is no fresh reading."""
+        return self._home_w if self._following(now) else None
+
     @property
     def outage(self) -> bool:
         return self._outage

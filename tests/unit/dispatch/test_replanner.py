@@ -152,3 +152,20 @@ def test_next_departure_uses_weekdays_and_one_off(
         datetime(2026, 1, 16, 5, 0, tzinfo=UTC),
         90.0,
     )
+
+
+def test_v2h_only_discharges_at_most_the_home_load(
+    parts: tuple[Config, Store, Replanner, ManualClock],
+) -> None:
+    cfg, store, _rp, clock = parts
+    policy = Policy(cfg, store, clock)
+    policy.set_preference("v2h_only", True)
+    load: dict[str, float | None] = {"w": None}
+    rp = Replanner(cfg, store, policy, TariffView(cfg), clock, home_load_w=lambda _now: load["w"])
+    blind = rp.lookup("car", NOW)
+    assert blind is not None and blind.power_w >= 0  # no home meter: V2H-only cannot discharge
+    load["w"] = 1800.0
+    now = rp.lookup("car", NOW + timedelta(seconds=10))
+    assert now is not None and -1800.0 - 1e-6 <= now.power_w < 0
+    plan = rp.current("car")
+    assert plan is not None and max(s.discharge_kw for s in plan.slots) <= 1.8 + 1e-9
