@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import BOOT, PASSWORD, Events, make_config
+from conftest import BOOT, PASSWORD, T0, Events, make_config
 from csms_client import RawCharger, basic
 
 from v2g_gateway.csms.server import CsmsServer
@@ -156,8 +156,6 @@ async def test_failing_store_gives_internal_error(make_server: Any, events: Even
         if type(event).__name__ == "HeartbeatSeen":
             raise StoreError("disk full")
         events.append(event)
-
-    from conftest import T0
 
     from v2g_gateway.clock import ManualClock
 

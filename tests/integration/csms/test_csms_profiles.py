@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import T0, Events
-from csms_client import RawCharger
+from conftest import PASSWORD, T0, Events, make_config
+from csms_client import RawCharger, basic
 
 from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.model import (
@@ -127,9 +127,6 @@ async def test_invalid_spec_is_an_error_not_a_crash(
 
 
 async def test_timeout_is_typed(make_server, clock, events) -> None:  # type: ignore[no-untyped-def]
-    from conftest import PASSWORD, make_config
-    from csms_client import basic
-
     server = await make_server(make_config(call_timeout_s=0.2))
     c = await RawCharger.open(
         f"ws://127.0.0.1:{server.port}/ocpp/garage", headers=basic("garage", PASSWORD)
