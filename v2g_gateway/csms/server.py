@@ -65,6 +65,9 @@ class CsmsServer:
             # that misses a pong; do not hold its session (and its EVSE state) for longer.
             close_timeout=min(10.0, oc.ping_timeout_s),
             server_header="v2g-gateway",
+            # OCPP frames are small: per-connection deflate state would cost more memory and CPU
+            # than it saves on a LAN (and it widens the attack surface: zip bombs).
+            compression=None,
         )
         log.info("OCPP server listening", host=oc.host, port=self.port, profile=oc.security_profile)
 
