@@ -28,6 +28,7 @@ from v2g_gateway.csms.auth import (
 from v2g_gateway.csms.commands import Commands
 from v2g_gateway.csms.ratelimit import TokenBucket
 from v2g_gateway.csms.session import Session
+from v2g_gateway.csms.transactions import TransactionTracker
 from v2g_gateway.model import ChargerConnected, ChargerDisconnected, ChargerEvent
 
 log = structlog.get_logger(__name__)
@@ -43,6 +44,7 @@ class CsmsServer:
         self._credentials = Credentials(cfg)
         self._sessions: dict[str, Session] = {}
         self._buckets: dict[str, TokenBucket] = {}
+        self._trackers: dict[str, TransactionTracker] = {}
         self._server: Server | None = None
         self.commands = Commands(cfg, self.sink, clock, self._sessions.get)
 
@@ -77,6 +79,10 @@ class CsmsServer:
             raise RuntimeError("CsmsServer.start() has not run")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
+
+    def tracker_for(self, charger_id: str) -> TransactionTracker:
+        """Kept across reconnects: chargers re-send queued TransactionEvents after one."""
+        return self._trackers.setdefault(charger_id, TransactionTracker(charger_id))
 
     def connected(self) -> set[str]:
         return set(self._sessions)

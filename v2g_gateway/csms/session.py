@@ -26,7 +26,6 @@ from v2g_gateway.csms.meter import sample_from
 from v2g_gateway.csms.ratelimit import TokenBucket
 from v2g_gateway.csms.reports import capabilities
 from v2g_gateway.csms.timestamps import iso, parse_ts
-from v2g_gateway.csms.transactions import TransactionTracker
 from v2g_gateway.errors import ChargerOffline, CommandRejected, OcppCommandError
 from v2g_gateway.model import (
     ChargerBooted,
@@ -57,7 +56,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         self._cfg = server.cfg
         self._clock = server.clock
         self._bucket = bucket
-        self.tx = TransactionTracker(charger_id)
+        self.tx = server.tracker_for(charger_id)
         self.tasks: set[asyncio.Task[None]] = set()
         self.booted = False
         self._handlers: dict[str, Handler] = {

@@ -221,3 +221,23 @@ async def test_ev_charging_needs_ac(charger: RawCharger, events: Events) -> None
     assert n.soc_percent is None
     assert n.energy_request_wh == 10000
     assert n.max_charge_w == 16 * 230
+
+
+async def test_resend_after_reconnect_is_applied_once(server: CsmsServer, events: Events) -> None:
+    from conftest import PASSWORD
+    from csms_client import basic
+
+    url = f"ws://127.0.0.1:{server.port}/ocpp/garage"
+    started = tx_event(0, "Started", "Authorized", evse={"id": 1})
+    first = await RawCharger.open(url, headers=basic("garage", PASSWORD))
+    await first.call("TransactionEvent", started)
+    await first.close()
+    # The charger was not sure the event got through, reconnects and sends it again (offline).
+    second = await RawCharger.open(url, headers=basic("garage", PASSWORD))
+    again = await second.call("TransactionEvent", {**started, "offline": True})
+    assert again[0] == 3
+    update = tx_event(1, "Updated", "ChargingStateChanged", offline=True)
+    await second.call("TransactionEvent", update)
+    await second.close()
+    assert [c.seq_no for c in events.of(TransactionChanged)] == [0, 1]
+    assert events.of(TransactionChanged)[1].evse_id == 1  # EVSE remembered across the reconnect
