@@ -244,13 +244,14 @@ async def _sample(
             run.events.append(events.get_nowait())
         ev = sim.ev()
         price = _price_at(gw, now)
-        run.last_soc = None if ev is None else ev.soc_percent
+        if ev is not None:  # kept through the plug-out, for the departure row
+            run.last_soc = ev.soc_percent
         run.samples.append(
             Sample(
                 at=now,
                 import_price=None if price is None else price[0],
                 export_price=None if price is None else price[1],
-                soc=run.last_soc,
+                soc=None if ev is None else ev.soc_percent,
                 power_kw=sim.power_w() / 1000.0,
                 plugged=ev is not None,
             )
