@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import BOOT, Events
 from csms_client import RawCharger
+from csms_fixtures import BOOT, Events
 
 from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.model import (
@@ -224,8 +224,8 @@ async def test_ev_charging_needs_ac(charger: RawCharger, events: Events) -> None
 
 
 async def test_resend_after_reconnect_is_applied_once(server: CsmsServer, events: Events) -> None:
-    from conftest import PASSWORD
     from csms_client import basic
+    from csms_fixtures import PASSWORD
 
     url = f"ws://127.0.0.1:{server.port}/ocpp/garage"
     started = tx_event(0, "Started", "Authorized", evse={"id": 1})

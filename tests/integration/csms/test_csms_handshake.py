@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import structlog
-from conftest import BOOT, PASSWORD, Events
 from csms_client import RawCharger, basic
+from csms_fixtures import BOOT, PASSWORD, Events
 from structlog.testing import capture_logs
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 

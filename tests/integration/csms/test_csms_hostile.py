@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import BOOT, PASSWORD, T0, Events, make_config
 from csms_client import RawCharger, basic
+from csms_fixtures import BOOT, PASSWORD, T0, Events, make_config
 
 from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.errors import StoreError

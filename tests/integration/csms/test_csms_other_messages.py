@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, T0, Events, make_config
 from csms_client import RawCharger, basic
+from csms_fixtures import PASSWORD, T0, Events, make_config
 
 from v2g_gateway.clock import ManualClock
 from v2g_gateway.csms.server import CsmsServer

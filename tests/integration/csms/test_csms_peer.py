@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, T0
+from csms_fixtures import PASSWORD, T0
 
 from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.model import ChargingProfileSpec, ProfilePeriod, ProfilePurpose

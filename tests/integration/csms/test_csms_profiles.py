@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import PASSWORD, T0, Events, make_config
 from csms_client import RawCharger, basic
+from csms_fixtures import PASSWORD, T0, Events, make_config
 
 from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.model import (

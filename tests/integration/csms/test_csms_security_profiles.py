@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, make_config
 from csms_client import RawCharger, basic
+from csms_fixtures import PASSWORD, make_config
 from csms_pki import Pair, TestCA
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
