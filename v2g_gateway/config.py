@@ -306,6 +306,18 @@ class Config(Section):
     def vehicle(self, vehicle_id: str) -> VehicleSection | None:
         return next((v for v in self.vehicles if v.id == vehicle_id), None)
 
+    def power_limits(self, vehicle_id: str, charger_id: str | None) -> tuple[float, float]:
+        """(max charge W, max discharge W): the lower of the charger's and the car's limits.
+        An unknown charger may charge at a common 11 kW and never discharge."""
+        c = self.charger(charger_id) if charger_id else None
+        v = self.vehicle(vehicle_id)
+        car_c = v.max_charge_w if v and v.max_charge_w is not None else float("inf")
+        car_d = v.max_discharge_w if v and v.max_discharge_w is not None else float("inf")
+        return (
+            min(c.max_charge_w if c else 11000.0, car_c),
+            min(c.max_discharge_w if c else 0.0, car_d),
+        )
+
     def vehicle_for(self, charger_id: str, id_token: str | None = None) -> VehicleSection | None:
         """Which configured vehicle is at this charger: by id token, then by home charger."""
         if id_token:

@@ -189,10 +189,7 @@ class Controller:
         backup_w: float,
     ) -> Inputs:
         ccfg = self._cfg.charger(charger.charger_id)
-        max_charge = min(ccfg.max_charge_w if ccfg else 11000.0, vcfg.max_charge_w or float("inf"))
-        max_discharge = min(
-            ccfg.max_discharge_w if ccfg else 0.0, vcfg.max_discharge_w or float("inf")
-        )
+        max_charge, max_discharge = self._cfg.power_limits(vcfg.id, charger.charger_id)
         v2g = bool(self._policy.preference("v2g_enabled"))
         can_discharge = max_discharge > 0 and charger.supports_discharge is not False
         if not outage:

@@ -242,9 +242,7 @@ class Replanner:
     ) -> PlanRequest:
         assert v.soc_percent is not None
         cap = (v.capacity_wh / 1000.0) if v.capacity_wh else vcfg.battery_kwh
-        ccfg = self._cfg.charger(v.charger_id or "")
-        max_c = min(ccfg.max_charge_w if ccfg else 11000.0, vcfg.max_charge_w or float("inf"))
-        max_d = min(ccfg.max_discharge_w if ccfg else 0.0, vcfg.max_discharge_w or float("inf"))
+        max_c, max_d = self._cfg.power_limits(vcfg.id, v.charger_id)
         v2g = bool(self._policy.preference("v2g_enabled"))
         v2h_only = bool(self._policy.preference("v2h_only"))
         can_discharge = max_d > 0 and charger_can is not False
