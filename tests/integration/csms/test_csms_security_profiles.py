@@ -134,3 +134,24 @@ async def test_profile3_with_wrong_password_is_refused(make_server: Any, ca: Tes
             ssl_ctx=client_ctx(ca, cert),
         )
     assert info.value.response.status_code == 401
+
+
+async def test_unreadable_tls_files_are_a_clear_config_error(ca: TestCA, tmp_path: Path) -> None:
+    from csms_fixtures import T0
+
+    from v2g_gateway.clock import ManualClock
+    from v2g_gateway.errors import ConfigError
+
+    other = TestCA(tmp_path, "Other CA")
+    mismatched = make_config(
+        security_profile=2, tls_cert_file=str(ca.pair.cert), tls_key_file=str(other.pair.key)
+    )
+    missing = make_config(
+        security_profile=2,
+        tls_cert_file=str(tmp_path / "nope.crt"),
+        tls_key_file=str(tmp_path / "nope.key"),
+    )
+    for cfg in (mismatched, missing):
+        server = CsmsServer(cfg, lambda _e: None, ManualClock(T0))
+        with pytest.raises(ConfigError, match=r"ocpp\.tls_\*: cannot load TLS files"):
+            await server.start()
