@@ -44,6 +44,8 @@ class OcppTarget:
         self.clock = ManualClock(datetime(2025, 1, 15, 12, tzinfo=UTC))
         self.loop_errors: list[dict[str, Any]] = []
         self.reconnects = 0
+        self.internal_errors = 0  # CALLERROR InternalError: a handler raised
+        self.close_codes: list[int] = []  # 1011 would mean the session itself failed
         self.sent = 0
         self._ids = itertools.count()
         self._loop = asyncio.new_event_loop()
@@ -81,8 +83,12 @@ class OcppTarget:
                     await ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
                 elif msg[1] in self._waiting:
                     self._waiting.pop(msg[1]).set_result(msg)
+                if msg[0] == 4 and msg[2] == "InternalError":
+                    self.internal_errors += 1
         except ConnectionClosed:
             pass
+        if ws.close_code is not None:
+            self.close_codes.append(ws.close_code)
 
     async def _send(self, frame: str | bytes) -> None:
         ws = await self._connect()
