@@ -47,7 +47,7 @@ class Gateway:
         self.clock: Clock = clock or SystemClock()
         self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg)
         self.policy = Policy(cfg, self.store, self.clock)
-        self.csms = CsmsServer(cfg, self.store.apply, self.clock)
+        self.csms = CsmsServer(cfg, self.store.apply, self.clock, ready=lambda: self.store.healthy)
         self._http = httpx.AsyncClient(timeout=20.0, follow_redirects=True)
         self.prices = PriceService(cfg, self.store, self.clock, self._http, self.store.notify)
         # The detector wakes the controller itself: an outage must not wait for the next tick.

@@ -88,6 +88,7 @@ class OcppSection(Section):
 
 class ChargerSection(Section):
     id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,48}$")
+    enabled: bool = True  # false: its BootNotification is Rejected (taken out of service)
     password: str | None = Field(default=None, min_length=16, max_length=40)
     password_file: Path | None = None
     credential: str | None = None  # name under $CREDENTIALS_DIRECTORY (systemd LoadCredential)

@@ -37,10 +37,20 @@ SUBPROTOCOL = "ocpp2.0.1"
 
 
 class CsmsServer:
-    def __init__(self, cfg: Config, sink: Callable[[ChargerEvent], None], clock: Clock) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        sink: Callable[[ChargerEvent], None],
+        clock: Clock,
+        *,
+        ready: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.cfg = cfg
         self.clock = clock
         self._sink = sink
+        # False while the gateway cannot keep what a charger says (store failing): boots are
+        # answered Pending, so the charger retries instead of running uncontrolled.
+        self.ready = ready
         self._credentials = Credentials(cfg)
         self._sessions: dict[str, Session] = {}
         self._buckets: dict[str, TokenBucket] = {}

@@ -46,6 +46,10 @@ Payload = dict[str, Any]
 Handler = Callable[[Payload], Payload]
 
 
+# How soon a charger answered Pending (gateway not ready) boots again, in seconds.
+BOOT_RETRY_S = 30
+
+
 class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
     def __init__(
         self, charger_id: str, ws: ServerConnection, server: CsmsServer, bucket: TokenBucket
@@ -204,6 +208,13 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
 
     def _boot(self, p: Payload) -> Payload:
         cs = p["chargingStation"]
+        now = iso(self._clock.now())
+        ccfg = self._cfg.charger(self.id)
+        if ccfg is not None and not ccfg.enabled:
+            # Taken out of service by the user: the charger retries after the interval.
+            return {"currentTime": now, "interval": BOOT_RETRY_S * 10, "status": "Rejected"}
+        if not self._server.ready():
+            return {"currentTime": now, "interval": BOOT_RETRY_S, "status": "Pending"}
         self._emit(
             ChargerBooted(
                 charger_id=self.id,
@@ -223,6 +234,8 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         }
 
     def _after_boot(self, p: Payload) -> None:
+        if not self.booted:
+            return  # Pending or Rejected: nothing to configure yet
         self.spawn("after-boot", self._server.commands.configure_after_boot(self.id))
 
     def _heartbeat(self, p: Payload) -> Payload:
