@@ -160,6 +160,11 @@ class ChargerCapability:
     detail: str | None = None
 
 
+# The ChargerCapability name under which csms records what a charger's NotifyEvent said about
+# the grid (True = gone); the outage detector follows it.
+GRID_HINT = "grid_outage_hint"
+
+
 ChargerEvent = (
     ChargerConnected
     | ChargerDisconnected

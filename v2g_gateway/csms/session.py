@@ -28,6 +28,7 @@ from v2g_gateway.csms.reports import capabilities
 from v2g_gateway.csms.timestamps import iso, parse_ts
 from v2g_gateway.errors import ChargerOffline, CommandRejected, OcppCommandError
 from v2g_gateway.model import (
+    GRID_HINT,
     ChargerBooted,
     ChargerCapability,
     ChargerEvent,
@@ -44,6 +45,20 @@ log = structlog.get_logger(__name__)
 
 Payload = dict[str, Any]
 Handler = Callable[[Payload], Payload]
+
+
+# OCPP 2.0.1 names no standard "grid lost" event; chargers that report it use variables like
+# these (any component). true = the grid is gone; false or a cleared event = it is back.
+_GRID_LOSS_VARIABLES = {"powerloss", "gridloss", "mainsloss", "acpowerloss", "gridfailure"}
+
+
+def grid_hint(ev: Payload) -> bool | None:
+    """What a NotifyEvent entry says about the grid, if anything."""
+    if str(ev["variable"]["name"]).lower() not in _GRID_LOSS_VARIABLES:
+        return None
+    if ev.get("cleared"):
+        return False
+    return str(ev["actualValue"]).strip().lower() in ("true", "1", "on", "active")
 
 
 # How soon a charger answered Pending (gateway not ready) boots again, in seconds.
@@ -365,6 +380,17 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
                 value=ev["actualValue"],
                 trigger=ev["trigger"],
             )
+            hint = grid_hint(ev)
+            if hint is not None:
+                self._emit(
+                    ChargerCapability(
+                        self.id,
+                        self._clock.now(),
+                        GRID_HINT,
+                        hint,
+                        f"{ev['component']['name']}.{ev['variable']['name']}",
+                    )
+                )
         return {}
 
     def _security_event(self, p: Payload) -> Payload:

@@ -23,7 +23,7 @@ from v2g_gateway.config import Config
 from v2g_gateway.grid.energy import BackupEnergy
 from v2g_gateway.grid.payload import GridPayloadError, Verdict, parse_grid, parse_home_power
 from v2g_gateway.grid.sources import Source
-from v2g_gateway.model import EvseState, Notification
+from v2g_gateway.model import GRID_HINT, EvseState, Notification
 from v2g_gateway.store import Store
 
 log = structlog.get_logger(__name__)
@@ -56,6 +56,7 @@ class OutageDetector:
         self._energy = BackupEnergy()
         self._bad_topics: set[str] = set()
         self._silent_told: set[str] = set()
+        self._hints: dict[str, bool] = {}
         self._kick = asyncio.Event()
         self.running = asyncio.Event()  # set once run() follows the store
 
@@ -112,6 +113,14 @@ class OutageDetector:
         verdict: Verdict = "outage" if outage else "normal"
         self._source(f"event:{charger_id}", self._charger_silence).hear(now, verdict, None, False)
         self._update(now)
+
+    def _charger_hint(self, charger_id: str) -> None:
+        """Follow the grid hint the csms recorded from the charger's NotifyEvent, once each."""
+        ch = self._store.snapshot(self._clock.now()).chargers.get(charger_id)
+        hint = None if ch is None else ch.capabilities.get(GRID_HINT)
+        if isinstance(hint, bool) and self._hints.get(charger_id) is not hint:
+            self._hints[charger_id] = hint
+            self.handle_charger_hint(charger_id, hint)
 
     def charger_metered(self, charger_id: str) -> None:
         """A charger sent meter values: its voltage is evidence, its export counts as backup."""
@@ -204,9 +213,12 @@ class OutageDetector:
     async def _watch(self, changes: asyncio.Queue[Changed]) -> None:
         while True:
             c = await changes.get()
-            if c.kind != "meter" or c.key is None:
+            if c.key is None or c.kind not in ("meter", "charger"):
                 continue
             try:
+                if c.kind == "charger":
+                    self._charger_hint(c.key)
+                    continue
                 self.charger_metered(c.key)
             except Exception:  # one odd sample must not end outage detection
                 log.exception("grid.meter_failed", charger_id=c.key)

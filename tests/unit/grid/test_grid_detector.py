@@ -17,7 +17,13 @@ from v2g_gateway.bus import Changed
 from v2g_gateway.clock import ManualClock
 from v2g_gateway.config import Config, parse_config
 from v2g_gateway.grid import OutageDetector
-from v2g_gateway.model import ChargerBooted, ChargerDisconnected, MeterSample
+from v2g_gateway.model import (
+    GRID_HINT,
+    ChargerBooted,
+    ChargerCapability,
+    ChargerDisconnected,
+    MeterSample,
+)
 from v2g_gateway.store import Store
 
 T0 = datetime(2026, 1, 14, 18, 0, tzinfo=UTC)
@@ -342,3 +348,15 @@ async def _next_grid(q: asyncio.Queue[Changed]) -> Changed:
         c = await q.get()
         if c.kind == "grid":
             return c
+
+
+async def test_a_charger_notify_event_hint_is_outage_evidence(rig: Rig) -> None:
+    rig.store.apply(ChargerBooted("garage", T0, vendor="Acme", model="BiDi"))
+    rig.store.apply(ChargerCapability("garage", T0, GRID_HINT, True, "ElectricalFeed.PowerLoss"))
+    rig.det._charger_hint("garage")  # what run() does on Changed("charger")
+    await rig.at(2)
+    assert rig.outage
+    rig.store.apply(ChargerCapability("garage", T0, GRID_HINT, False, "ElectricalFeed.PowerLoss"))
+    rig.det._charger_hint("garage")
+    await rig.at(40)
+    assert not rig.outage
