@@ -116,7 +116,7 @@ class OutageDetector:
 
     def _charger_hint(self, charger_id: str) -> None:
         """Follow the grid hint the csms recorded from the charger's NotifyEvent, once each."""
-        ch = self._store.snapshot(self._clock.now()).chargers.get(charger_id)
+        ch = self._store.charger_state(charger_id)
         hint = None if ch is None else ch.capabilities.get(GRID_HINT)
         if isinstance(hint, bool) and self._hints.get(charger_id) is not hint:
             self._hints[charger_id] = hint
@@ -127,7 +127,7 @@ class OutageDetector:
         if not self._o.enabled:
             return
         now = self._clock.now()
-        ch = self._store.snapshot(now).chargers.get(charger_id)
+        ch = self._store.charger_state(charger_id)
         if ch is None:
             return
         if self._outage:

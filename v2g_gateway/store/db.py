@@ -477,6 +477,10 @@ class Store:
             grid_outage=self._grid_outage,
         )
 
+    def charger_state(self, charger_id: str) -> ChargerState | None:
+        """One charger without building a whole snapshot (hot paths follow every message)."""
+        return self._chargers.get(charger_id)
+
     def set_grid_outage(self, outage: bool) -> None:
         if outage != self._grid_outage:
             self._grid_outage = outage
