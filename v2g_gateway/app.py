@@ -63,6 +63,7 @@ class Gateway:
             self.csms.commands,
             self.clock,
             plan_lookup=self.replanner.lookup,
+            plan_ahead=self.replanner.ahead,
             outage_view=self.grid.state,
         )
         self.mqtt: MqttBridge | None = None

@@ -214,16 +214,16 @@ class ChargingProfileSpec:
     def duration_s(self) -> int:
         return int((self.valid_to - self.start).total_seconds())
 
-    def same_intent(self, other: ChargingProfileSpec | None) -> bool:
-        """Equal in what the charger would do (ignores start/validity renewal)."""
-        return (
-            other is not None
-            and self.charger_id == other.charger_id
-            and self.evse_id == other.evse_id
-            and self.purpose == other.purpose
-            and self.transaction_id == other.transaction_id
-            and self.periods == other.periods
-        )
+    def course(self, since: datetime) -> tuple[tuple[datetime, float], ...]:
+        """The limits in force from `since` to `valid_to`, as (absolute start, limit W)."""
+        out: list[tuple[datetime, float]] = []
+        for i, p in enumerate(self.periods):
+            begin = self.start + timedelta(seconds=p.start_offset_s)
+            nxt = self.periods[i + 1] if i + 1 < len(self.periods) else None
+            end = self.start + timedelta(seconds=nxt.start_offset_s) if nxt else self.valid_to
+            if end > since and begin < self.valid_to:
+                out.append((max(begin, since), p.limit_w))
+        return tuple(out)
 
 
 class CommandStatus(StrEnum):

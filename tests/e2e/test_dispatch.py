@@ -48,7 +48,7 @@ async def test_charger_refusing_discharge_falls_back_to_charge_only(
         ev = car(60.0)
         await sim.plug_in(ev)
         await step_until(
-            sim, lambda: "charger_refused_discharge" in kinds(gw), "refusal never told", 900
+            sim, lambda: "charger_refused_discharge" in kinds(gw), "refusal never told", 3600
         )
         assert gw.store.snapshot(clock.now()).chargers["garage"].supports_discharge is False
         # Still controlled, never discharged: what follows the refusal is charge-only.
@@ -69,7 +69,7 @@ async def test_charge_now_override_from_mqtt_wins_over_the_peak(
     async with running(Gateway(cfg, clock)) as gw, simulating(charger(gw, clock)) as sim:
         ev = car(50.0)
         await sim.plug_in(ev)
-        await step_until(sim, lambda: sim.power_w() < 0, "peak discharge never started", 900)
+        await step_until(sim, lambda: sim.power_w() < 0, "peak discharge never started", 3600)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
             await client.subscribe("v2g/e2e/events")
             body = {"action": "charge_now", "vehicle": "car", "soc_percent": 55, "minutes": 120}
@@ -80,7 +80,7 @@ async def test_charge_now_override_from_mqtt_wins_over_the_peak(
                     if event["kind"] in ("override_accepted", "command_failed", "command_error"):
                         break
         assert event["kind"] == "override_accepted", event
-        await step_until(sim, lambda: sim.power_w() > 0, "override never charged", 600)
+        await step_until(sim, lambda: sim.power_w() > 0, "override never charged", 3600)
         await step_until(
             sim,
             lambda: ev.soc_percent >= 55 and sim.power_w() <= 0,
@@ -96,12 +96,12 @@ async def test_reboot_reapplies_the_active_profile(tmp_path: Path, mosquitto: An
     cfg = skeleton_config(tmp_path / "state", mosquitto.port)
     async with running(Gateway(cfg, clock)) as gw, simulating(charger(gw, clock)) as sim:
         await sim.plug_in(car(60.0))
-        await step_until(sim, lambda: sim.power_w() < 0, "discharge never started", 900)
+        await step_until(sim, lambda: sim.power_w() < 0, "discharge never started", 3600)
         before = len(sim.profiles)
         boots = sim.connects
         await sim.reset()
-        await step_until(sim, lambda: sim.connects > boots, "charger never came back", 600)
-        await step_until(sim, lambda: len(sim.profiles) > before, "profile not re-applied", 600)
+        await step_until(sim, lambda: sim.connects > boots, "charger never came back", 3600)
+        await step_until(sim, lambda: len(sim.profiles) > before, "profile not re-applied", 3600)
         assert limits(sim)[-1] < 0
         # ...and not resent while nothing changes (one renewal at most in five minutes).
         count = len(sim.profiles)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -59,6 +59,8 @@ class PlannedPower:
 
 # (vehicle_id, now) -> what the plan says for the slot containing now, or None without a plan.
 PlanLookup = Callable[[str, datetime], PlannedPower | None]
+# (vehicle_id, start, end) -> the plan's later slots starting inside (start, end).
+PlanAhead = Callable[[str, datetime, datetime], list[tuple[datetime, PlannedPower]]]
 # now -> (outage?, backup power in W)
 OutageView = Callable[[datetime], tuple[bool, float]]
 
@@ -70,12 +72,31 @@ class _Sent:
     reason: str
 
 
-def _close(spec: ChargingProfileSpec, limit_w: float) -> bool:
-    """A new limit this near the one in force is not worth a new profile (each one is a step
-    the charger ramps to); the plan is re-made often and its averages move by a few watts."""
-    old = spec.periods[0].limit_w
-    same_sign = (old > 0) == (limit_w > 0) and (old < 0) == (limit_w < 0)
-    return same_sign and abs(old - limit_w) <= max(100.0, 0.05 * abs(old))
+_PLANNED = (Mode.CHARGE, Mode.HOLD, Mode.DISCHARGE)
+
+
+def _close(old: float, new: float) -> bool:
+    """A limit this near the one in force is not worth a new profile (each is a step the
+    charger ramps to); plans are re-made often and their averages move by a few watts."""
+    same_sign = (old > 0) == (new > 0) and (old < 0) == (new < 0)
+    return same_sign and abs(old - new) <= max(100.0, 0.05 * abs(old))
+
+
+def _same_course(new: ChargingProfileSpec, old: ChargingProfileSpec, now: datetime) -> bool:
+    """Would `new` make the charger do what `old` already makes it do, for as long as `old`
+    lasts? Compared in absolute time, so a renewal that only moves the start is the same."""
+    if (new.charger_id, new.evse_id, new.purpose, new.transaction_id) != (
+        old.charger_id,
+        old.evse_id,
+        old.purpose,
+        old.transaction_id,
+    ):
+        return False
+    a = [p for p in new.course(now) if p[0] < old.valid_to]
+    b = list(old.course(now))
+    return len(a) == len(b) and all(
+        ta == tb and _close(wb, wa) for (ta, wa), (tb, wb) in zip(a, b, strict=True)
+    )
 
 
 class Controller:
@@ -89,6 +110,7 @@ class Controller:
         clock: Clock,
         *,
         plan_lookup: PlanLookup | None = None,
+        plan_ahead: PlanAhead | None = None,
         outage_view: OutageView | None = None,
     ) -> None:
         self._cfg = cfg
@@ -98,6 +120,7 @@ class Controller:
         self._commands = commands
         self._clock = clock
         self._plan_lookup = plan_lookup
+        self._plan_ahead = plan_ahead
         self._outage_view = outage_view
         self._sent: dict[tuple[str, int], _Sent] = {}
         self._price: UserPriceSlot | None = None  # the slot of the decision being applied
@@ -144,8 +167,9 @@ class Controller:
             c = await changes.get()
             if c.kind == "boot" and c.key is not None:
                 # A rebooted charger forgot our profiles: re-apply on the next step.
-                for key in [k for k in self._sent if k[0] == c.key]:
-                    del self._sent[key]
+                for key, sent in list(self._sent.items()):
+                    if key[0] == c.key:
+                        self._sent[key] = _Sent(None, sent.mode, sent.reason)
             if c.kind in relevant:
                 self._wake.set()
 
@@ -176,7 +200,8 @@ class Controller:
                 continue
             inputs = self._inputs(now, snap, vcfg, v, charger, outage, backup_w)
             self._price = inputs.price
-            await self._apply(now, vcfg, v, charger, decide(inputs))
+            decision = decide(inputs)
+            await self._apply(now, vcfg, v, charger, decision, self._later(inputs, decision))
 
     def _inputs(
         self,
@@ -219,6 +244,31 @@ class Controller:
             backup_w=backup_w,
         )
 
+    def _later(self, x: Inputs, d: Decision) -> list[tuple[datetime, float]]:
+        """The plan's next slots inside this profile's validity, each through the safety gate,
+        so the charger switches on the slot boundary itself (several periods in one profile)."""
+        if self._plan_ahead is None or x.planned_w is None or d.mode not in _PLANNED:
+            return []
+        validity = timedelta(minutes=self._cfg.preferences.profile_validity_minutes)
+        out: list[tuple[datetime, float]] = []
+        last = d.limit_w
+        for at, planned in self._plan_ahead(x.vehicle.vehicle_id, x.now, x.now + validity):
+            later = decide(
+                replace(
+                    x,
+                    now=at,
+                    price=self._price_now(at),
+                    planned_w=planned.power_w,
+                    plan_reason=planned.reason,
+                )
+            )
+            if later.mode not in _PLANNED:
+                break  # anything else (prices unknown at that time, ...) waits for its own step
+            if later.limit_w != last:
+                out.append((at, later.limit_w))
+                last = later.limit_w
+        return out
+
     def _price_now(self, now: datetime) -> UserPriceSlot | None:
         try:
             slots = self._prices.user_prices(now, now + timedelta(minutes=1))
@@ -230,7 +280,12 @@ class Controller:
     # ------------------------------------------------------------------ commands
 
     def _spec(
-        self, now: datetime, v: VehicleState, charger: ChargerState, limit_w: float
+        self,
+        now: datetime,
+        v: VehicleState,
+        charger: ChargerState,
+        limit_w: float,
+        later: list[tuple[datetime, float]],
     ) -> ChargingProfileSpec:
         assert v.evse_id is not None
         ev = charger.evses.get(v.evse_id)
@@ -245,7 +300,14 @@ class Controller:
             transaction_id=tx,
             start=start,
             valid_to=start + validity,
-            periods=(ProfilePeriod(0, round(limit_w)),),
+            periods=(
+                ProfilePeriod(0, round(limit_w)),
+                *(
+                    ProfilePeriod(int((at - start).total_seconds()), round(w))
+                    for at, w in later
+                    if start < at < start + validity
+                ),
+            ),
         )
 
     async def _apply(
@@ -255,6 +317,7 @@ class Controller:
         v: VehicleState,
         charger: ChargerState,
         d: Decision,
+        later: list[tuple[datetime, float]],
     ) -> None:
         assert v.evse_id is not None
         key = (charger.charger_id, v.evse_id)
@@ -270,22 +333,24 @@ class Controller:
                 self._log(now, vcfg.id, charger, v.evse_id, "clear", None, d.reason, result)
                 self._sent[key] = _Sent(None, d.mode, d.reason)
             return
-        if last is not None and last.spec is not None and _close(last.spec, d.limit_w):
-            d = Decision(d.mode, last.spec.periods[0].limit_w, d.reason)
-        spec = self._spec(now, v, charger, d.limit_w)
+        spec = self._spec(now, v, charger, d.limit_w, later)
         validity = timedelta(minutes=self._cfg.preferences.profile_validity_minutes)
         if (
             last is not None
             and last.spec is not None
-            and spec.same_intent(last.spec)
+            and _same_course(spec, last.spec, now)
             and last.spec.valid_to - now > validity / 3
         ):
-            return  # the charger already does this; resending causes power spikes
+            # The charger already does this (a later period of the profile may just have
+            # taken over); resending would cause power spikes. Only the news is due.
+            self._announce(now, vcfg.id, charger.charger_id, last.mode, d)
+            last.mode = d.mode
+            return
         result = await self._commands.set_charging_profile(spec)
         self._log(now, vcfg.id, charger, v.evse_id, "set_profile", d.limit_w, d.reason, result)
         if result.ok:
             self._sent[key] = _Sent(spec, d.mode, d.reason)
-            self._announce(now, vcfg.id, charger.charger_id, last, d)
+            self._announce(now, vcfg.id, charger.charger_id, last.mode if last else None, d)
             return
         self._sent.pop(key, None)
         if (
@@ -312,10 +377,9 @@ class Controller:
             )
 
     def _announce(
-        self, now: datetime, vehicle_id: str, charger_id: str, last: _Sent | None, d: Decision
+        self, now: datetime, vehicle_id: str, charger_id: str, before: Mode | None, d: Decision
     ) -> None:
         active = (Mode.DISCHARGE, Mode.BACKUP)
-        before = last.mode if last is not None else None
         if d.mode in active and before != d.mode:
             kind, verb = "dispatch_started", "discharging"
         elif d.mode not in active and before in active:

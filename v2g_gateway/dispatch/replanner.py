@@ -162,6 +162,19 @@ class Replanner:
             return None
         return PlannedPower(power_w=slot.net_kw * 1000.0, reason=slot.reason)
 
+    def ahead(
+        self, vehicle_id: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, PlannedPower]]:
+        """The current plan's slots that begin inside (start, end): a profile's later periods."""
+        made = self._made.get(vehicle_id)
+        if made is None:
+            return []
+        return [
+            (s.start, PlannedPower(power_w=s.net_kw * 1000.0, reason=s.reason))
+            for s in made.plan.slots
+            if start < s.start < end
+        ]
+
     # ------------------------------------------------------------------ internals
 
     def _refresh(self, vehicle_id: str, now: datetime) -> _Made | None:
