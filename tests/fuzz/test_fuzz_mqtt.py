@@ -156,13 +156,6 @@ def test_no_crash_and_no_corrupted_state(target: MqttTarget, logs: list[dict[str
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-@pytest.mark.xfail(
-    reason="known: some accepted commands kill their task: preference max_cycles_per_day = "
-    "1e400/Infinity is stored as inf and the event cannot be JSON-encoded (ValueError), "
-    "demand_response power_w 1e400 (ValueError), override minutes 1e308 (OverflowError); "
-    "reported in docs/reliability.md",
-    strict=False,
-)
 def test_no_unhandled_task_exception(target: MqttTarget) -> None:
     errors = sorted({repr(e.get("exception")) for e in target.loop_errors})
     assert errors == [], errors

@@ -6,6 +6,7 @@ here so every entry point gets the same rules and the same error sentences.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -25,8 +26,13 @@ class PolicyError(ValueError):
 
 
 # Preference keys a user may change at run time, with their validators.
+def _number(v: Any) -> bool:
+    """A real, finite JSON number (not a bool, not inf or NaN)."""
+    return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+
+
 def _percent(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100:
+    if not _number(v) or not 0 <= v <= 100:
         raise PolicyError(f"expected a percentage 0..100, got {v!r}")
     return float(v)
 
@@ -40,13 +46,13 @@ def _bool(v: Any) -> bool:
 def _price_or_none(v: Any) -> float | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not -10 <= v <= 100:
+    if not _number(v) or not -10 <= v <= 100:
         raise PolicyError(f"expected a price per kWh (or null), got {v!r}")
     return float(v)
 
 
 def _positive(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+    if not _number(v) or v <= 0 or v > 1e6:
         raise PolicyError(f"expected a positive number, got {v!r}")
     return float(v)
 
@@ -94,8 +100,10 @@ class Policy:
         if until is not None and minutes is not None:
             raise PolicyError("give either until or minutes, not both")
         if minutes is not None:
-            if minutes <= 0:
+            if not _number(minutes) or minutes <= 0:
                 raise PolicyError(f"minutes must be positive, got {minutes}")
+            if minutes > MAX_OVERRIDE.total_seconds() / 60:
+                raise PolicyError("an override may last at most 7 days")
             until = now + timedelta(minutes=minutes)
         if until is None:
             until = now + DEFAULT_OVERRIDE
@@ -123,7 +131,7 @@ class Policy:
         assert vcfg is not None
         if soc_percent is not None:
             soc_percent = _percent(soc_percent)
-        if power_w is not None and (isinstance(power_w, bool) or power_w <= 0):
+        if power_w is not None and (not _number(power_w) or power_w <= 0):
             raise PolicyError(f"power_w must be positive, got {power_w!r}")
         if kind == OverrideKind.DISCHARGE_NOW:
             floor = max(vcfg.min_soc_percent, self.reserve_percent(vid))

@@ -375,12 +375,21 @@ class MqttBridge:
         with contextlib.suppress(ValueError, UnicodeDecodeError):
             body = json.loads(payload)
             if isinstance(body, dict):
-                request_id = body.get("request_id")
+                rid = body.get("request_id")
+                # Echoed back as given, if it can be: a string or an integer, nothing exotic.
+                if (isinstance(rid, str) and len(rid) <= 200) or (
+                    isinstance(rid, int) and not isinstance(rid, bool) and abs(rid) < 2**53
+                ):
+                    request_id = rid
         try:
             result = await self._commands.handle(command, payload)
             kind, level, message, data = "command_accepted", "info", f"set/{command} done", result
         except (CommandError, PolicyError, StoreError) as exc:
             kind, level, message, data = "command_rejected", "error", f"set/{command}: {exc}", {}
+        except Exception as exc:  # a bug in one command must not kill its task silently
+            log.exception("mqtt.command_failed", topic=command)
+            kind, level = "command_rejected", "error"
+            message, data = f"set/{command}: internal error ({type(exc).__name__})", {}
         log.info("mqtt.command", topic=command, outcome=kind, message=message)
         now = self._clock.now()
         vehicle = data.get("vehicle") if isinstance(data.get("vehicle"), str) else None

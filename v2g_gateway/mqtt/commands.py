@@ -9,6 +9,7 @@ and button entities can command the gateway without templates.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +66,8 @@ def _num(body: dict[str, Any], key: str) -> float | None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise CommandError(f"{key!r} must be a number, got {v!r}")
+    if not math.isfinite(v):
+        raise CommandError(f"{key!r} must be a finite number, got {v!r}")
     return float(v)
 
 
