@@ -23,6 +23,7 @@ from v2g_gateway.clock import Clock, SystemClock
 from v2g_gateway.config import Config
 from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.dispatch.controller import Controller
+from v2g_gateway.dispatch.ledger import Ledger
 from v2g_gateway.dispatch.policy import Policy
 from v2g_gateway.dispatch.replanner import Replanner
 from v2g_gateway.errors import PriceError
@@ -66,6 +67,7 @@ class Gateway:
             plan_ahead=self.replanner.ahead,
             outage_view=self.grid.state,
         )
+        self.ledger = Ledger(cfg, self.store, self.prices, self.clock)
         self.mqtt: MqttBridge | None = None
         if mqtt and cfg.mqtt.enabled:
             self.mqtt = MqttBridge(
@@ -135,6 +137,7 @@ class Gateway:
             "prices": self._prices_status(),
             "mqtt": "connected" if self.mqtt and self.mqtt.connected.is_set() else "disconnected",
             "grid": self.grid.status(),
+            "ledger_today": self.ledger.today(),
         }
 
     def _prices_status(self) -> dict[str, Any]:
@@ -181,6 +184,7 @@ class Gateway:
                 tasks = [
                     self._task(tg, self.controller.run(), "dispatch"),
                     self._task(tg, self.prices.run(), "prices"),
+                    self._task(tg, self.ledger.run(), "ledger"),
                     self._task(tg, self.grid.run(), "grid"),
                 ]
                 if self.mqtt is not None:
