@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,17 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_support import Notify, start_daemon
+from mosquitto import free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 PASSWORD = "daemon-test-password-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(tmp: Path, ocpp_port: int) -> Path:
@@ -63,28 +57,6 @@ port = {free_port()}
     return path
 
 
-class Notify:
-    """The systemd side of sd_notify: a datagram socket collecting what the daemon says."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.seen: list[str] = []
-
-    def wait_for(self, what: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while what not in self.seen:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {what} from the daemon; saw {self.seen}")
-            self.sock.settimeout(left)
-            self.seen.extend(self.sock.recv(4096).decode().splitlines())
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
 def notify(tmp_path: Path) -> Iterator[Notify]:
     n = Notify(tmp_path / "notify.sock")
@@ -93,18 +65,7 @@ def notify(tmp_path: Path) -> Iterator[Notify]:
 
 
 def start(config: Path, notify: Notify, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "NOTIFY_SOCKET": str(notify.path),
-        "WATCHDOG_USEC": "400000",
-    }
-    env.pop("WATCHDOG_PID", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "v2g_gateway.cli", "run", "--config", str(config)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
+    return start_daemon(config, notify, log, watchdog_usec=400_000)
 
 
 async def boot_charger(port: int) -> tuple[object, asyncio.Future[int]]:

@@ -12,17 +12,15 @@ import base64
 import contextlib
 import copy
 import json
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from daemon_support import Notify, start_daemon  # noqa: F401  (re-exported for the fault tests)
+from mosquitto import free_port
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
@@ -33,12 +31,6 @@ from v2g_gateway.config import Config, parse_config
 
 PASSWORD = "fault-test-password-0123"
 BOOT = {"reason": "PowerUp", "chargingStation": {"model": "Flaky", "vendorName": "Acme"}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def closed_port() -> int:
@@ -122,40 +114,6 @@ def integrity(path: Path) -> str:
 
 def state_file(cfg: Config) -> Path:
     return cfg.gateway.state_dir / STATE_FILE
-
-
-class Notify:
-    """The systemd side of sd_notify: collects what the daemon says on a datagram socket."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.seen: list[str] = []
-
-    def wait_for(self, what: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while what not in self.seen:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {what} from the daemon; saw {self.seen}")
-            self.sock.settimeout(left)
-            self.seen.extend(self.sock.recv(4096).decode().splitlines())
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def start_daemon(config: Path, notify: Notify, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
-    env.pop("WATCHDOG_USEC", None)
-    env.pop("WATCHDOG_PID", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "v2g_gateway.cli", "run", "--config", str(config)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-    )
 
 
 def now_floor(clock: Clock) -> datetime:
