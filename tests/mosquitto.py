@@ -8,13 +8,14 @@ for 127.0.0.1/localhost and a client certificate signed by the same CA.
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pki import TestCA
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -126,104 +127,12 @@ class Broker:
         self.start()
 
 
-def make_tls(directory: Path, host: str = "127.0.0.1") -> TlsFiles:
-    """A throwaway CA, a server certificate for `host`/localhost and a client certificate."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("v2g test CA"))
-        .issuer_name(name("v2g test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    def leaf(
-        cn: str, usage: x509.ObjectIdentifier, server: bool
-    ) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        b = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                critical=False,
-            )
-        )
-        if server:
-            b = b.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(host))]
-                ),
-                critical=False,
-            )
-        cert = b.sign(ca_key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM), key
-
-    files = TlsFiles(
-        ca_file=directory / "ca.pem",
-        server_cert=directory / "server.pem",
-        server_key=directory / "server.key",
-        client_cert=directory / "client.pem",
-        client_key=directory / "client.key",
-    )
-    files.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert, key = leaf("localhost", ExtendedKeyUsageOID.SERVER_AUTH, True)
-    files.server_cert.write_bytes(cert)
-    write_key(key, files.server_key)
-    cert, key = leaf("v2g-gateway", ExtendedKeyUsageOID.CLIENT_AUTH, False)
-    files.client_cert.write_bytes(cert)
-    write_key(key, files.client_key)
-    return files
+def make_tls(directory: Path) -> TlsFiles:
+    """A throwaway CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
+    ca = TestCA(directory, "v2g test CA")
+    server = ca.issue("localhost", server=True)
+    client = ca.issue("v2g-gateway", server=False)
+    return TlsFiles(ca.pair.cert, server.cert, server.key, client.cert, client.key)
 
 
 def start_broker(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from csms_client import RawCharger, basic
 from csms_fixtures import PASSWORD, make_config
-from csms_pki import Pair, TestCA
+from pki import Pair, TestCA
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from v2g_gateway.csms.server import CsmsServer
