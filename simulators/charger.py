@@ -18,20 +18,19 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import OCPPError
-from ocpp.routing import after, on
-from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201 import call, call_result
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
 from simulators.battery import EvBattery
+from simulators.charger_session import Session
 from simulators.composite import (
     EvseContext,
     InstalledProfile,
@@ -42,15 +41,12 @@ from simulators.composite import (
 )
 from simulators.device_model import DeviceModel, default_device_model
 from simulators.errors import InvalidProfile, SimulatorError
+from simulators.timefmt import iso
 from v2g_gateway.clock import Clock
 
 DischargeMode = Literal["accept", "reject", "not_implemented"]
 MAX_OFFLINE_QUEUE = 2000
 log = structlog.get_logger("simulators.charger")
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -153,7 +149,7 @@ class SimulatedCharger:
         self._voltage = self.nominal_voltage
         self._queue: deque[_Out] = deque()
         self._wake = asyncio.Event()
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._boot_reason = "PowerUp"
         self._physics_at = clock.now()
         self._physics_changed = asyncio.Condition()
@@ -270,7 +266,7 @@ class SimulatedCharger:
 
     async def _session_run(self, ws: ClientConnection) -> bool:
         """One connection's life; True when it got as far as an accepted boot."""
-        cp = _Session(self, ws)
+        cp = Session(self, ws)
         self._session = cp
         self.disconnected.clear()
         self.connected.set()
@@ -289,7 +285,7 @@ class SimulatedCharger:
                 self._log.warning("sim_session_error", error=repr(result))
         return self.booted.is_set()
 
-    async def _online(self, cp: _Session) -> None:
+    async def _online(self, cp: Session) -> None:
         interval = await self._boot(cp)
         self._boot_reason = "Unknown"
         self.booted.set()
@@ -297,7 +293,7 @@ class SimulatedCharger:
             await self._call(cp, self._status(evse))
         await asyncio.gather(self._sender(cp), self._heartbeat(cp, interval))
 
-    async def _boot(self, cp: _Session) -> int:
+    async def _boot(self, cp: Session) -> int:
         while True:
             res = await self._call(cp, self._boot_request(self._boot_reason))
             if res.status == "Accepted":
@@ -318,13 +314,13 @@ class SimulatedCharger:
             reason=reason,
         )
 
-    async def _heartbeat(self, cp: _Session, interval: int) -> None:
+    async def _heartbeat(self, cp: Session, interval: int) -> None:
         while True:
             await self.clock.sleep(max(1, interval))
             await self._call(cp, call.Heartbeat())
             interval = int(self.device.value("OCPPCommCtrlr", "HeartbeatInterval"))
 
-    async def _call(self, cp: _Session, payload: Any) -> Any:
+    async def _call(self, cp: Session, payload: Any) -> Any:
         started = time.perf_counter()
         try:
             result = await cp.call(payload, suppress=False)
@@ -336,7 +332,7 @@ class SimulatedCharger:
         self.latencies_s.append(time.perf_counter() - started)
         return result
 
-    async def _sender(self, cp: _Session) -> None:
+    async def _sender(self, cp: Session) -> None:
         """Send queued messages in order; a TransactionEvent survives a lost link."""
         while True:
             while not self._queue:
@@ -811,179 +807,6 @@ class SimulatedCharger:
         self._boot_reason = "RemoteReset"
         if self._session is not None:
             await self._session.connection.close()
-
-
-class _Session(ChargePoint):  # type: ignore[misc]
-    """One websocket session; the charger's state outlives it."""
-
-    def __init__(self, sim: SimulatedCharger, ws: ClientConnection) -> None:
-        super().__init__(sim.charger_id, ws, response_timeout=sim.response_timeout_s)
-        self.sim = sim
-        self.connection = ws
-
-    @on("SetChargingProfile")  # type: ignore[untyped-decorator]
-    def on_set_charging_profile(
-        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
-    ) -> call_result.SetChargingProfile:
-        return self.sim.on_set_profile(evse_id, snake_to_camel_case(charging_profile))
-
-    @on("ClearChargingProfile")  # type: ignore[untyped-decorator]
-    def on_clear_charging_profile(
-        self,
-        charging_profile_id: int | None = None,
-        charging_profile_criteria: dict[str, Any] | None = None,
-        **_: Any,
-    ) -> call_result.ClearChargingProfile:
-        return self.sim.on_clear_profile(charging_profile_id, charging_profile_criteria)
-
-    @on("GetChargingProfiles")  # type: ignore[untyped-decorator]
-    def on_get_charging_profiles(
-        self,
-        request_id: int,
-        charging_profile: dict[str, Any],
-        evse_id: int | None = None,
-        **_: Any,
-    ) -> call_result.GetChargingProfiles:
-        found = self.sim.matching_profiles(charging_profile, evse_id)
-        return call_result.GetChargingProfiles(status="Accepted" if found else "NoProfiles")
-
-    @after("GetChargingProfiles")  # type: ignore[untyped-decorator]
-    def after_get_charging_profiles(
-        self,
-        request_id: int,
-        charging_profile: dict[str, Any],
-        evse_id: int | None = None,
-        **_: Any,
-    ) -> None:
-        found = self.sim.matching_profiles(charging_profile, evse_id)
-        by_evse: dict[int, list[dict[str, Any]]] = {}
-        for p in found:
-            by_evse.setdefault(p.evse_id, []).append(dict(p.raw))
-        for n, (evse, raws) in enumerate(sorted(by_evse.items())):
-            self.sim._emit(
-                call.ReportChargingProfiles(
-                    request_id=request_id,
-                    charging_limit_source="CSO",
-                    evse_id=evse,
-                    charging_profile=raws,
-                    tbc=n < len(by_evse) - 1,
-                )
-            )
-
-    @on("GetCompositeSchedule")  # type: ignore[untyped-decorator]
-    def on_get_composite_schedule(
-        self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
-    ) -> call_result.GetCompositeSchedule:
-        return self.sim.on_composite(duration, evse_id, charging_rate_unit)
-
-    @on("GetVariables")  # type: ignore[untyped-decorator]
-    def on_get_variables(
-        self, get_variable_data: list[dict[str, Any]], **_: Any
-    ) -> call_result.GetVariables:
-        results = []
-        for item in get_variable_data:
-            status, value = self.sim.device.get(item["component"]["name"], item["variable"]["name"])
-            result: dict[str, Any] = {
-                "attribute_status": status,
-                "component": item["component"],
-                "variable": item["variable"],
-            }
-            if value is not None:
-                result["attribute_value"] = value
-            results.append(result)
-        return call_result.GetVariables(get_variable_result=results)
-
-    @on("SetVariables")  # type: ignore[untyped-decorator]
-    def on_set_variables(
-        self, set_variable_data: list[dict[str, Any]], **_: Any
-    ) -> call_result.SetVariables:
-        results = [
-            {
-                "attribute_status": self.sim.device.set(
-                    item["component"]["name"], item["variable"]["name"], item["attribute_value"]
-                ),
-                "component": item["component"],
-                "variable": item["variable"],
-            }
-            for item in set_variable_data
-        ]
-        return call_result.SetVariables(set_variable_result=results)
-
-    @on("GetBaseReport")  # type: ignore[untyped-decorator]
-    def on_get_base_report(
-        self, request_id: int, report_base: str, **_: Any
-    ) -> call_result.GetBaseReport:
-        return call_result.GetBaseReport(status="Accepted")
-
-    @after("GetBaseReport")  # type: ignore[untyped-decorator]
-    def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
-        self.sim._emit(
-            call.NotifyReport(
-                request_id=request_id,
-                generated_at=iso(self.sim.clock.now()),
-                seq_no=0,
-                report_data=self.sim.device.report(),
-                tbc=False,
-            )
-        )
-
-    @on("TriggerMessage")  # type: ignore[untyped-decorator]
-    def on_trigger_message(
-        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
-    ) -> call_result.TriggerMessage:
-        supported = requested_message in (
-            "BootNotification",
-            "Heartbeat",
-            "StatusNotification",
-            "MeterValues",
-            "TransactionEvent",
-        )
-        return call_result.TriggerMessage(status="Accepted" if supported else "NotImplemented")
-
-    @after("TriggerMessage")  # type: ignore[untyped-decorator]
-    def after_trigger_message(
-        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
-    ) -> None:
-        self.sim.on_trigger(requested_message, evse)
-
-    @on("RequestStartTransaction")  # type: ignore[untyped-decorator]
-    def on_request_start_transaction(
-        self,
-        id_token: dict[str, Any],
-        remote_start_id: int,
-        evse_id: int | None = None,
-        charging_profile: dict[str, Any] | None = None,
-        **_: Any,
-    ) -> call_result.RequestStartTransaction:
-        result = self.sim.on_request_start(id_token["id_token"], remote_start_id, evse_id)
-        if result.status == "Accepted" and charging_profile is not None:
-            raw = snake_to_camel_case(charging_profile)
-            raw["transactionId"] = result.transaction_id
-            target = evse_id or next(
-                e.evse_id for e in self.sim._evses.values() if e.tx_id == result.transaction_id
-            )
-            self.sim.on_set_profile(target, raw)
-        return result
-
-    @on("RequestStopTransaction")  # type: ignore[untyped-decorator]
-    def on_request_stop_transaction(
-        self, transaction_id: str, **_: Any
-    ) -> call_result.RequestStopTransaction:
-        return self.sim.on_request_stop(transaction_id)
-
-    @on("Reset")  # type: ignore[untyped-decorator]
-    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> call_result.Reset:
-        return call_result.Reset(status="Accepted")
-
-    @after("Reset")  # type: ignore[untyped-decorator]
-    async def after_reset(self, type: str, evse_id: int | None = None, **_: Any) -> None:
-        await self.sim.reset()
-
-    @on("ChangeAvailability")  # type: ignore[untyped-decorator]
-    def on_change_availability(
-        self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any
-    ) -> call_result.ChangeAvailability:
-        return self.sim.on_change_availability(operational_status, evse)
 
 
 def _rejected_profile(code: str, info: str) -> call_result.SetChargingProfile:
