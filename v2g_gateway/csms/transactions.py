@@ -22,6 +22,9 @@ log = structlog.get_logger(__name__)
 _PLUGGED_STATES = {"Charging", "EVConnected", "SuspendedEV", "SuspendedEVSE"}
 _UNPLUG_TRIGGERS = {"EVDeparted", "EVCommunicationLost"}
 _MAX_TRACKED = 64  # transactions remembered per charger (a home charger has one at a time)
+# seqNos remembered per transaction: a V2G car stays plugged in for days, one event a minute,
+# and re-sends only come from the charger's recent offline queue (the store keeps as many).
+_SEEN_WINDOW = 64
 
 
 @dataclass(slots=True)
@@ -95,6 +98,8 @@ class TransactionTracker:
         elif tx.last_seq >= 0 and seq > tx.last_seq + 1:
             log.warning("transaction seqNo gap", transaction_id=tx_id, after=tx.last_seq, got=seq)
         tx.seen.add(seq)
+        if len(tx.seen) > _SEEN_WINDOW:
+            tx.seen.remove(min(tx.seen))
         tx.last_seq = max(tx.last_seq, seq)
         self._txs.move_to_end(tx_id)
 

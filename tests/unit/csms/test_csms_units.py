@@ -167,6 +167,20 @@ def test_tracker_forgets_old_transactions() -> None:
     assert t.evse_of("t99") == 1
 
 
+def test_tracker_memory_per_transaction_is_bounded() -> None:
+    """A car plugged in for a week sends ~10,000 events; only the recent seqNos are kept."""
+    t = TransactionTracker("c")
+
+    def event(seq: int) -> dict[str, Any]:
+        return {"transactionInfo": {"transactionId": "week"}, "seqNo": seq}
+
+    for seq in range(10_000):
+        t.mark(event(seq), 1)
+    assert t.is_duplicate(event(9_999)) and t.is_duplicate(event(9_950))
+    assert not t.is_duplicate(event(10_000))
+    assert len(t._txs["week"].seen) == 64
+
+
 @pytest.mark.parametrize(
     "value",
     [
