@@ -46,6 +46,7 @@ class Sample:
     open_files: int
     threads: int
     tasks: int | None
+    cpu_percent: float  # of one core, since the previous sample
 
 
 def free_port() -> int:
@@ -103,7 +104,18 @@ def clock_at(epoch_wall: float, speed: float) -> Any:
 # ---------------------------------------------------------------------------- gateway side
 
 
-async def serve(config_path: Path, epoch_wall: float, speed: float, report_s: float) -> None:
+def trace_diff(before: Any, after: Any, out: Path, top: int = 15) -> None:
+    """Where the gateway's heap grew between two tracemalloc snapshots, biggest first."""
+    lines = []
+    for stat in after.compare_to(before, "traceback")[:top]:
+        lines.append(f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d} blocks")
+        lines += [f"    {frame}" for frame in stat.traceback.format(most_recent_first=True)]
+    out.write_text("\n".join(lines) + "\n")
+
+
+async def serve(
+    config_path: Path, epoch_wall: float, speed: float, report_s: float, trace: Path | None
+) -> None:
     from v2g_gateway.app import Gateway
     from v2g_gateway.config import load_config
     from v2g_gateway.log import setup_logging
@@ -117,15 +129,31 @@ async def serve(config_path: Path, epoch_wall: float, speed: float, report_s: fl
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_reader(sys.stdin.fileno(), stop.set)  # the parent closes stdin to stop us
+    baseline: Any = None
+    if trace is not None:
+        import tracemalloc
+
+        tracemalloc.start(8)
+    started = time.monotonic()
     while not stop.is_set():
+        if trace is not None and baseline is None and time.monotonic() - started > 120:
+            baseline = tracemalloc.take_snapshot()  # after warm-up: caches and pools are full
         print(f"TASKS {len(asyncio.all_tasks())}", flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), report_s)
+    if trace is not None:
+        trace_diff(baseline or tracemalloc.take_snapshot(), tracemalloc.take_snapshot(), trace)
     gw.stop.set()
     await runner
 
 
 # ---------------------------------------------------------------------------- fleet side
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def proc_sample(pid: int) -> tuple[float, int, int]:
@@ -160,6 +188,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             str(args.speed),
             "--sample-s",
             str(min(args.sample_s, 5.0)),
+            *(["--trace", str(args.tracemalloc.resolve())] if args.tracemalloc else []),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=log_file,
@@ -182,8 +211,12 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
 
         async def sample_loop() -> None:
+            last_cpu, last_t = cpu_seconds(proc.pid), time.monotonic()
             while True:
                 rss, fds, threads = proc_sample(proc.pid)
+                cpu, t = cpu_seconds(proc.pid), time.monotonic()
+                busy = 100.0 * (cpu - last_cpu) / max(t - last_t, 1e-9)
+                last_cpu, last_t = cpu, t
                 samples.append(
                     Sample(
                         round(time.monotonic() - t0, 1),
@@ -192,13 +225,15 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                         fds,
                         threads,
                         tasks[0],
+                        round(busy, 1),
                     )
                 )
                 if not args.quiet:
                     s = samples[-1]
                     print(
                         f"{s.wall_s:7.0f}s sim {s.sim_time}  rss {s.rss_mb:7.1f} MB  "
-                        f"fds {s.open_files:4d}  threads {s.threads:3d}  tasks {s.tasks}",
+                        f"fds {s.open_files:4d}  threads {s.threads:3d}  tasks {s.tasks}  "
+                        f"cpu {s.cpu_percent:5.1f} %",
                         flush=True,
                     )
                 await asyncio.sleep(args.sample_s)
@@ -250,6 +285,7 @@ def summarise(
         "rss_slope_mb_per_hour": round(growth / hours, 1),
         "open_files_min_max": [min(s.open_files for s in warm), max(s.open_files for s in warm)],
         "threads_max": max(s.threads for s in warm),
+        "gateway_cpu_percent_median": statistics.median(s.cpu_percent for s in warm),
         "tasks_min_max": [min(tasks), max(tasks)] if tasks else None,
         "gateway_exit_code": code,
         "gateway_error_lines": errors,
@@ -268,11 +304,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-s", type=float, default=10.0, help="wall seconds between samples")
     p.add_argument("--json", type=Path, default=None, help="write the summary here")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--tracemalloc",
+        type=Path,
+        default=None,
+        help="trace the gateway's allocations (slow) and write where its heap grew after warm-up",
+    )
+    p.add_argument("--trace", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--epoch", type=float, default=0.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve is not None:
-        asyncio.run(serve(args.serve, args.epoch, args.speed, args.sample_s))
+        asyncio.run(serve(args.serve, args.epoch, args.speed, args.sample_s, args.trace))
         return 0
     if not 1 <= args.chargers <= MAX_CHARGERS or not 0 < args.minutes <= MAX_MINUTES:
         p.error(f"--chargers within 1..{MAX_CHARGERS}, --minutes within (0, {MAX_MINUTES}]")
