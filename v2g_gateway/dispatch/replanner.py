@@ -181,8 +181,7 @@ class Replanner:
         vcfg = self._cfg.vehicle(vehicle_id)
         if vcfg is None:
             return None
-        snap = self._store.snapshot(now)
-        v = snap.vehicles.get(vehicle_id)
+        v = self._store.vehicle_view(vehicle_id)
         soc_max_age = timedelta(minutes=self._cfg.preferences.soc_max_age_minutes)
         if v is None or not v.plugged or not v.soc_fresh(now, soc_max_age):
             self._made.pop(vehicle_id, None)
@@ -200,7 +199,7 @@ class Replanner:
         self._told.discard((vehicle_id, "prices_missing"))
         departure = next_departure(self._cfg, self._policy, vcfg, v, now)
         prices = split_slots(prices, [] if departure is None else [departure[0]])
-        charger = snap.chargers.get(v.charger_id or "")
+        charger = self._store.charger_state(v.charger_id) if v.charger_id else None
         prefs = self._store.preferences()
         dr_raw = self._store.kv_get("demand_response")
         home_w = self._home_load_w(now) if self._home_load_w else None

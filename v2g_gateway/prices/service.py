@@ -70,15 +70,27 @@ class PriceService:
         self._last_success: datetime | None = None
         self._last_error: str | None = None
         self._failures = 0
+        # Dispatch asks for the same window once per vehicle and tick; this service is the only
+        # writer of its prices, so a write (new version) is what makes an answer stale.
+        self._version = 0
+        self._memo: dict[tuple[datetime, datetime, int], list[UserPriceSlot]] = {}
 
     # ---------------------------------------------------------------- reading
 
     def user_prices(self, start: datetime, end: datetime) -> list[UserPriceSlot]:
         """What dispatch plans with; an empty list where no price is known."""
-        if self._prices.source == "tariff":
-            return tariff_prices(self._prices.tariff, self._tz, start, end)
-        spot = self._store.load_price_slots(self._key, start, end)
-        return compose(spot, self._prices, self._tz)
+        key = (start, end, self._version)
+        slots = self._memo.get(key)
+        if slots is None:
+            if self._prices.source == "tariff":
+                slots = tariff_prices(self._prices.tariff, self._tz, start, end)
+            else:
+                spot = self._store.load_price_slots(self._key, start, end)
+                slots = compose(spot, self._prices, self._tz)
+            if len(self._memo) >= 8:
+                self._memo.clear()
+            self._memo[key] = slots
+        return list(slots)
 
     def status(self) -> PriceStatus:
         now = self._clock.now()
@@ -105,6 +117,7 @@ class PriceService:
         """A series the user's system pushed (mqtt source): stored like a fetch."""
         if slots:
             self._store.save_price_slots(self._key, normalise(slots))
+            self._version += 1
             self._last_success = self._clock.now()
 
     async def refresh(self) -> bool:
@@ -125,6 +138,7 @@ class PriceService:
             self._on_failure(str(exc))
             return False
         self._store.save_price_slots(self._key, slots)
+        self._version += 1
         recovered = self._failures > 0
         self._failures = 0
         self._last_error = None

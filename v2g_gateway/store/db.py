@@ -460,22 +460,28 @@ class Store:
     # ---------------------------------------------------------------- snapshot
 
     def snapshot(self, now: datetime) -> Snapshot:
-        vehicles: dict[str, VehicleState] = {}
-        for vid, v in self._vehicles.items():
-            plugged = False
-            power: float | None = None
-            if v.charger_id is not None and v.evse_id is not None:
-                ev = self._charger(v.charger_id).evses.get(v.evse_id)
-                if ev is not None:
-                    plugged, power = ev.plugged, ev.power_w
-            vehicles[vid] = replace(v, plugged=plugged, power_w=power if plugged else None)
         return Snapshot(
             taken_at=now,
             chargers=dict(self._chargers),
-            vehicles=vehicles,
+            vehicles={vid: self._view(v) for vid, v in self._vehicles.items()},
             overrides=tuple(o for o in self._overrides.values() if o.active(now)),
             grid_outage=self._grid_outage,
         )
+
+    def vehicle_view(self, vehicle_id: str) -> VehicleState | None:
+        """One vehicle as a snapshot would show it, without copying the whole fleet: the
+        dispatcher asks this once per vehicle and tick."""
+        v = self._vehicles.get(vehicle_id)
+        return None if v is None else self._view(v)
+
+    def _view(self, v: VehicleState) -> VehicleState:
+        plugged = False
+        power: float | None = None
+        if v.charger_id is not None and v.evse_id is not None:
+            ev = self._charger(v.charger_id).evses.get(v.evse_id)
+            if ev is not None:
+                plugged, power = ev.plugged, ev.power_w
+        return replace(v, plugged=plugged, power_w=power if plugged else None)
 
     def charger_state(self, charger_id: str) -> ChargerState | None:
         """One charger without building a whole snapshot (hot paths follow every message)."""
