@@ -13,6 +13,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Coroutine, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ from v2g_gateway.store import Store
 log = structlog.get_logger(__name__)
 
 STATE_FILE = "state.sqlite"
+HOUSEKEEPING_INTERVAL_S = 86400.0
 
 
 class Gateway:
@@ -174,6 +176,7 @@ class Gateway:
         notifier = SdNotifier()
         try:
             await self.csms.start()
+            self.prune_history()
             log.info(
                 "gateway.started",
                 gateway_id=self.cfg.gateway.id,
@@ -186,6 +189,7 @@ class Gateway:
                     self._task(tg, self.prices.run(), "prices"),
                     self._task(tg, self.ledger.run(), "ledger"),
                     self._task(tg, self.grid.run(), "grid"),
+                    self._task(tg, self._housekeeping(), "housekeeping"),
                 ]
                 if self.mqtt is not None:
                     tasks.append(self._task(tg, self.mqtt.run(), "mqtt"))
@@ -221,6 +225,18 @@ class Gateway:
         tg: asyncio.TaskGroup, coro: Coroutine[Any, Any, None], name: str
     ) -> asyncio.Task[None]:
         return tg.create_task(coro, name=name)
+
+    def prune_history(self) -> None:
+        """Drop history older than `history_days` (at start, then daily)."""
+        keep = timedelta(days=self.cfg.gateway.history_days)
+        deleted = self.store.prune(self.clock.now() - keep)
+        if any(deleted.values()):
+            log.info("store.pruned", older_than_days=keep.days, **deleted)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await self.clock.sleep(HOUSEKEEPING_INTERVAL_S)
+            self.prune_history()
 
     async def _watchdog(self, notifier: SdNotifier) -> None:
         assert notifier.watchdog_interval_s is not None

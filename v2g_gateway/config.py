@@ -41,6 +41,7 @@ class GatewaySection(Section):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     tick_seconds: float = Field(default=60.0, gt=0, le=900)
+    history_days: int = Field(default=90, ge=1, le=3650)
 
     @field_validator("timezone")
     @classmethod

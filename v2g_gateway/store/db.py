@@ -648,6 +648,34 @@ class Store:
             for r in cur.fetchall()
         ]
 
+    # ---------------------------------------------------------------- retention
+
+    # History that grows with time, and the column that dates each row. The ledger stays: one
+    # row per vehicle and day is the user's accounting, and small.
+    _HISTORY = (
+        ("soc_samples", "at"),
+        ("dispatch_log", "at"),
+        ("notifications", "at"),
+        ("price_slots", "end"),
+        ("transactions", "ended_at"),
+    )
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        """Delete history older than `before` (rows deleted per table). A gateway runs for
+        years on an SD card: a minute-by-minute SoC log alone is ~500,000 rows a year per car.
+        Never raises; a failure is logged and the rows are tried again next time."""
+        cutoff = _ts(before.replace(microsecond=0))
+        deleted: dict[str, int] = {}
+        try:
+            with self._tx() as db:
+                for table, column in self._HISTORY:
+                    cur = db.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,))
+                    deleted[table] = cur.rowcount
+        except StoreError as exc:
+            log.error("store.prune_failed", error=str(exc))
+            return {}
+        return deleted
+
     def add_ledger(
         self,
         vehicle_id: str,

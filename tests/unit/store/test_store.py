@@ -159,3 +159,41 @@ def test_values_the_store_cannot_hold_are_dropped_not_raised(tmp_path: Path) -> 
     assert 2**63 not in snap.chargers["garage"].evses
     assert s.healthy
     s.close()
+
+
+def test_prune_drops_old_history_and_keeps_state(tmp_path: Path) -> None:
+    from v2g_gateway.model import Notification
+
+    s = Store.open(tmp_path / "s.sqlite", CFG)
+    old, recent = T0 - timedelta(days=100), T0 - timedelta(days=1)
+    for at in (old, recent):
+        s.record_soc("car", 50.0, at, "mqtt", publish=False)
+    fill(s)  # tx-1 starts at T0 and is still open; SoC 55 % at T0
+    for at in (old, recent):
+        s.log_dispatch(at, "discharge", "peak price", vehicle_id="car", limit_w=-7000.0)
+        s.notify(Notification(kind="test", message=f"at {at}", at=at))
+        s.save_price_slots("entsoe", [PriceSlot(at, at + timedelta(hours=1), 0.1)])
+    for tx, ended in (("tx-old", old), ("tx-recent", recent)):
+        for seq, kind in enumerate((TransactionEventType.STARTED, TransactionEventType.ENDED)):
+            s.apply(TransactionChanged("garage", 1, tx, kind, ended, seq, "EVDeparted"))
+    s.add_ledger("car", "2025-11-01", 1000.0, 0.0, 0.2, 0.0)
+
+    deleted = s.prune(T0 - timedelta(days=90))
+
+    assert deleted == {
+        "soc_samples": 1,
+        "dispatch_log": 1,
+        "notifications": 1,
+        "price_slots": 1,
+        "transactions": 1,
+    }
+    assert s.prune(T0 - timedelta(days=90)) == dict.fromkeys(deleted, 0)
+    s.close()
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        txs = {r[0] for r in db.execute("SELECT transaction_id FROM transactions")}
+        assert txs == {"tx-1", "tx-recent"}  # the open one stays whatever its age
+        assert db.execute("SELECT min(at) FROM soc_samples").fetchone()[0] == recent.isoformat()
+        assert db.execute("SELECT min(at) FROM dispatch_log").fetchone()[0] == recent.isoformat()
+        assert db.execute("SELECT count(*) FROM ledger").fetchone()[0] == 1
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert Store.open(tmp_path / "s.sqlite", CFG).snapshot(T0).vehicles["car"].soc_percent == 55.0
