@@ -23,8 +23,13 @@ from structlog.testing import capture_logs
 
 from v2g_gateway.clock import ManualClock
 from v2g_gateway.store import Store
+from v2g_gateway.store.db import BUSY_TIMEOUT_MS
 
 T0 = datetime(2025, 1, 15, 12, tzinfo=UTC)
+
+
+def busy_timeout_ms(gw: Any) -> int:
+    return int(gw.store._db.execute("PRAGMA busy_timeout").fetchone()[0])
 
 
 def meter(soc: float) -> dict[str, Any]:
@@ -67,11 +72,17 @@ async def test_locked_database_is_a_clear_error_and_chargers_are_still_answered(
             errors = write_errors(logs)
             assert errors and all("locked" in e and str(state_file(cfg)) in e for e in errors)
             assert gw.health()["store"] == "failing"
+            # Only the first write waits out the busy timeout; the next ones fail at once.
+            assert busy_timeout_ms(gw) == 0
+            with capture_logs() as logs:
+                assert (await link.call("h1b", "Heartbeat", {}))[0] == 3
+            assert write_errors(logs)
         finally:
             other.execute("ROLLBACK")
             other.close()
         assert (await link.call("h2", "Heartbeat", {}))[0] == 3
         assert gw.health()["store"] == "ok"
+        assert busy_timeout_ms(gw) == BUSY_TIMEOUT_MS
         await link.close()
     assert integrity(state_file(cfg)) == "ok"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +44,10 @@ from v2g_gateway.model import (
     VehicleState,
 )
 from v2g_gateway.store.schema import migrate
+
+# The gateway is the only writer; a lock held by someone else (a careless sqlite3 shell) should
+# cost a write, not stall the event loop for long.
+BUSY_TIMEOUT_MS = 1000
 
 log = structlog.get_logger(__name__)
 
@@ -83,9 +87,9 @@ class Store:
         p = Path(path)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=1.0)
-            # The gateway is the only writer; a lock held by someone else (a careless sqlite3
-            # shell) should cost a write, not stall the event loop for long.
+            conn = sqlite3.connect(
+                p, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -107,19 +111,27 @@ class Store:
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            self.healthy = False
+            self._set_healthy(False)
             raise StoreError(f"{self.path}: cannot write: {exc}") from exc
         try:
             yield self._db
             self._db.execute("COMMIT")
-            self.healthy = True
+            self._set_healthy(True)
         except sqlite3.Error as exc:
             self._rollback()
-            self.healthy = False
+            self._set_healthy(False)
             raise StoreError(f"{self.path}: write failed: {exc}") from exc
         except BaseException:
             self._rollback()
             raise
+
+    def _set_healthy(self, ok: bool) -> None:
+        """Writes run on the event loop: once one has waited out the busy timeout, the next ones
+        fail at once instead of stalling every charger for a second each, until one succeeds."""
+        if ok != self.healthy:
+            with suppress(sqlite3.Error):
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS if ok else 0}")
+        self.healthy = ok
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (SQLITE_FULL on COMMIT); a second
