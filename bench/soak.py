@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import secrets
@@ -23,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,9 +106,19 @@ def clock_at(epoch_wall: float, speed: float) -> Any:
 # ---------------------------------------------------------------------------- gateway side
 
 
-def trace_diff(before: Any, after: Any, out: Path, top: int = 15) -> None:
-    """Where the gateway's heap grew between two tracemalloc snapshots, biggest first."""
-    lines = []
+def object_counts() -> Counter[str]:
+    return Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
+def trace_diff(
+    before: Any, after: Any, counts: tuple[Counter[str], Counter[str]], out: Path, top: int = 15
+) -> None:
+    """Where the gateway's heap grew between two tracemalloc snapshots, biggest first, and
+    which kinds of objects (tracked by the garbage collector) there are more of."""
+    grown = sorted(((n - counts[0][k], k) for k, n in counts[1].items()), reverse=True)
+    lines = ["objects by type, end minus warm-up:"]
+    lines += [f"{d:+10d} {k}" for d, k in grown[:top] if d > 0]
+    lines.append("allocations by traceback, end minus warm-up:")
     for stat in after.compare_to(before, "traceback")[:top]:
         lines.append(f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d} blocks")
         lines += [f"    {frame}" for frame in stat.traceback.format(most_recent_first=True)]
@@ -130,6 +142,7 @@ async def serve(
     stop = asyncio.Event()
     loop.add_reader(sys.stdin.fileno(), stop.set)  # the parent closes stdin to stop us
     baseline: Any = None
+    counts: Counter[str] = Counter()
     if trace is not None:
         import tracemalloc
 
@@ -138,11 +151,13 @@ async def serve(
     while not stop.is_set():
         if trace is not None and baseline is None and time.monotonic() - started > 120:
             baseline = tracemalloc.take_snapshot()  # after warm-up: caches and pools are full
+            counts = object_counts()
         print(f"TASKS {len(asyncio.all_tasks())}", flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), report_s)
     if trace is not None:
-        trace_diff(baseline or tracemalloc.take_snapshot(), tracemalloc.take_snapshot(), trace)
+        after = tracemalloc.take_snapshot()
+        trace_diff(baseline or after, after, (counts, object_counts()), trace)
     gw.stop.set()
     await runner
 
