@@ -25,9 +25,9 @@ from v2g_gateway.model import (
     CommandResult,
     CommandStatus,
     Notification,
+    Override,
     ProfilePeriod,
     ProfilePurpose,
-    Snapshot,
     UserPriceSlot,
     VehicleState,
 )
@@ -189,16 +189,22 @@ class Controller:
                     data={"override_id": o.override_id},
                 )
             )
-        snap = self._store.snapshot(now)
         outage, backup_w = self._outage_view(now) if self._outage_view else (False, 0.0)
-        for vcfg in self._cfg.vehicles:
-            v = snap.vehicles.get(vcfg.id)
+        for i, vcfg in enumerate(self._cfg.vehicles):
+            if i:
+                # Let chargers' messages through between vehicles (a round with many cars is
+                # long); each vehicle is then read fresh from the store.
+                await asyncio.sleep(0)
+            v = self._store.vehicle_view(vcfg.id)
             if v is None or v.charger_id is None or v.evse_id is None:
                 continue
-            charger = snap.chargers.get(v.charger_id)
+            charger = self._store.charger_state(v.charger_id)
             if charger is None or not charger.online:
                 continue
-            inputs = self._inputs(now, snap, vcfg, v, charger, outage, backup_w)
+            override = next(
+                (o for o in self._store.active_overrides(now) if o.vehicle_id == vcfg.id), None
+            )
+            inputs = self._inputs(now, override, vcfg, v, charger, outage, backup_w)
             self._price = inputs.price
             decision = decide(inputs)
             await self._apply(now, vcfg, v, charger, decision, self._later(inputs, decision))
@@ -206,7 +212,7 @@ class Controller:
     def _inputs(
         self,
         now: datetime,
-        snap: Snapshot,
+        override: Override | None,
         vcfg: VehicleSection,
         v: VehicleState,
         charger: ChargerState,
@@ -219,7 +225,6 @@ class Controller:
         can_discharge = max_discharge > 0 and charger.supports_discharge is not False
         if not outage:
             can_discharge = can_discharge and v2g
-        override = next((o for o in snap.overrides if o.vehicle_id == vcfg.id), None)
         price = self._price_now(now)
         planned = self._plan_lookup(vcfg.id, now) if self._plan_lookup else None
         threshold = self._policy.preference("discharge_above_per_kwh")

@@ -476,9 +476,12 @@ class Store:
             taken_at=now,
             chargers=dict(self._chargers),
             vehicles={vid: self._view(v) for vid, v in self._vehicles.items()},
-            overrides=tuple(o for o in self._overrides.values() if o.active(now)),
+            overrides=self.active_overrides(now),
             grid_outage=self._grid_outage,
         )
+
+    def active_overrides(self, now: datetime) -> tuple[Override, ...]:
+        return tuple(o for o in self._overrides.values() if o.active(now))
 
     def vehicle_view(self, vehicle_id: str) -> VehicleState | None:
         """One vehicle as a snapshot would show it, without copying the whole fleet: the
