@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl
 from pathlib import Path
 
@@ -215,3 +216,19 @@ async def test_events_raised_while_down_arrive_after_reconnect(
         assert ev.json()["message"] == "said while the broker was down"
     await r.stop()
     r.store.close()
+
+
+async def test_stop_is_bounded_when_the_broker_hangs(broker: Broker, tmp_path: Path) -> None:
+    """A frozen broker never acknowledges the disconnect: the bridge must still stop (and with
+    it the gateway), after the offline publish and the disconnect have each had a few seconds."""
+    r = make_rig(broker, tmp_path)
+    await r.start()
+    assert broker.process is not None
+    broker.process.send_signal(signal.SIGSTOP)
+    try:
+        async with asyncio.timeout(WAIT_S * 3):  # a hang here is the bug, not a slow machine
+            await r.stop()
+        assert r.task is None and not r.bridge.connected.is_set()
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
+        r.store.close()
