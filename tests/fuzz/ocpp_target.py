@@ -36,7 +36,14 @@ class OcppTarget:
         self.cfg = parse_config(
             {
                 "gateway": {"state_dir": str(state_dir)},
-                "ocpp": {"host": "127.0.0.1", "port": 0, "max_messages_per_minute": 10**9},
+                # Keepalive pings draw from the global `random` in this background thread, which
+                # Hypothesis would see as its strategies using `random`; a fuzz run needs none.
+                "ocpp": {
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "max_messages_per_minute": 10**9,
+                    "ping_interval_s": 86400,
+                },
                 "chargers": [{"id": "fuzz", "password": PASSWORD}],
                 "vehicles": [{"id": "car", "battery_kwh": 60}],
             }
@@ -71,6 +78,7 @@ class OcppTarget:
                 subprotocols=[Subprotocol("ocpp2.0.1")],
                 additional_headers={"Authorization": f"Basic {token}"},
                 max_size=None,
+                ping_interval=None,
             )
             asyncio.get_running_loop().create_task(self._read(self._ws))
         return self._ws
