@@ -93,6 +93,7 @@ async def run_fleet(
     duration_s: float = 60.0,
     clock: Clock | None = None,
     seed: int = 0,
+    validate_frames: bool = True,
 ) -> FleetReport:
     """Run the fleet for `duration_s` wall seconds and measure what it sent."""
     check_loopback(url)
@@ -110,6 +111,7 @@ async def run_fleet(
             clock=clock,
             meter_interval_s=meter_interval_s,
             step_s=min(10.0, float(meter_interval_s)),
+            validate_frames=validate_frames,
         )
         for i in range(1, count + 1)
     ]
