@@ -20,6 +20,7 @@ import aiomqtt
 import structlog
 
 from v2g_gateway.clock import Clock
+from v2g_gateway.tasks import raise_if_cancelled
 
 log = structlog.get_logger("simulators.grid")
 
@@ -179,3 +180,4 @@ class GridSimulator:
     ) -> None:
         await client.publish(topic, payload, qos=1, retain=retain)
         self.published.append((topic, payload))
+        raise_if_cancelled()  # Python 3.11 can lose a cancel that races the PUBACK

@@ -38,6 +38,7 @@ from v2g_gateway.mqtt.payloads import charger_body, encode, event_body, vehicle_
 from v2g_gateway.mqtt.soc import parse_report
 from v2g_gateway.mqtt.topics import Topics
 from v2g_gateway.store import Store
+from v2g_gateway.tasks import raise_if_cancelled
 
 log = structlog.get_logger(__name__)
 
@@ -269,6 +270,7 @@ class MqttBridge:
 
     async def _write(self, client: aiomqtt.Client) -> None:
         while True:
+            raise_if_cancelled()  # a cancel during a publish can be lost (v2g_gateway.tasks)
             self._wake.clear()
             ready, wait = self._due()
             snap = self._store.snapshot(self._clock.now()) if ready else None
@@ -289,13 +291,15 @@ class MqttBridge:
                 topic, payload, props = self._outbox[0]
                 await client.publish(topic, payload, qos=1, retain=False, properties=props)
                 self._outbox.popleft()
+                raise_if_cancelled()
             if self._wake.is_set():
                 continue
             if wait is None:
                 await self._wake.wait()
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
     def _render(self, kind: str, key: str | None, snap: Snapshot) -> bytes | None:
         try:
