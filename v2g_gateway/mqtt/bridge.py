@@ -154,6 +154,7 @@ class MqttBridge:
             for topic_filter, _ in self._listeners:
                 await client.subscribe(topic_filter, qos=1)
             await self._announce(client)
+            raise_if_cancelled()  # the publishes above can lose a cancel (v2g_gateway.tasks)
             self._sent.clear()
             self._last_at.clear()
             self._mark_everything()
