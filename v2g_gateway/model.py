@@ -302,9 +302,20 @@ class VehicleState:
 
 
 class OverrideKind(StrEnum):
+    """What a user override does. HOLD keeps the car at 0 W (no charge, no discharge; the
+    user-facing word "pause" means this); RELEASE hands control back to the charger (clears
+    the gateway's profiles), which may then charge at full power."""
+
     CHARGE_NOW = "charge_now"
     DISCHARGE_NOW = "discharge_now"
-    PAUSE = "pause"
+    HOLD = "hold"
+    RELEASE = "release"
+
+    @classmethod
+    def parse(cls, word: str) -> OverrideKind:
+        """A user's word for a kind; "pause" is the everyday word for hold."""
+        w = word.strip().lower().replace(" ", "_")
+        return cls.HOLD if w == "pause" else cls(w)
 
 
 @dataclass(frozen=True, slots=True)

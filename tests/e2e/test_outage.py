@@ -229,9 +229,9 @@ async def test_a_user_override_wins_during_an_outage(tmp_path: Path, mosquitto: 
         grid.outage()
         await until(lambda: "grid_outage" in kinds(gw), "outage not declared", sim, 60)
         await follow(sim, 300)
-        # Paused by the user: the gateway hands control back and sends no backup profile.
+        # Paused (held at 0 W) by the user: no backup profile while the hold lasts.
         assert all(x >= 0 for x in limits(sim))
-        assert gw.store.dispatch_log(1)[0]["reason"] == "automation paused by the user"
+        assert gw.store.dispatch_log(1)[0]["reason"] == "held at 0 W by the user (pause)"
         await command({"action": "cancel", "vehicle": "car"}, "override_cancelled")
         await until(lambda: sim.power_w() < 0, "backup never started after cancel", sim, 120)
         assert gw.store.snapshot(clock.now()).grid_outage

@@ -26,7 +26,7 @@ class Mode(StrEnum):
     HOLD = "hold"  # plugged, neither charge nor discharge
     DISCHARGE = "discharge"
     BACKUP = "backup"  # outage: discharge to carry the house
-    RELEASE = "release"  # pause: hand control back to the charger
+    RELEASE = "release"  # the user handed control back to the charger
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +92,10 @@ def decide(x: Inputs) -> Decision:
 
     o = x.override
     if o is not None and o.active(x.now):
-        if o.kind == OverrideKind.PAUSE:
-            return Decision(Mode.RELEASE, 0.0, "automation paused by the user")
+        if o.kind == OverrideKind.HOLD:
+            return Decision(Mode.HOLD, 0.0, "held at 0 W by the user (pause)")
+        if o.kind == OverrideKind.RELEASE:
+            return Decision(Mode.RELEASE, 0.0, "control released to the charger by the user")
         if o.kind == OverrideKind.CHARGE_NOW:
             target = o.target_soc_percent if o.target_soc_percent is not None else 100.0
             if soc is not None and soc >= min(target, x.max_soc_percent):

@@ -125,7 +125,7 @@ class Policy:
         until: datetime | None = None,
         minutes: float | None = None,
     ) -> Override:
-        """Charge now / discharge now / pause: wins over the plan until it expires."""
+        """Charge now / discharge now / hold / release: wins over the plan until it expires."""
         vid = self._vehicle(vehicle_id)
         vcfg = self._cfg.vehicle(vid)
         assert vcfg is not None

@@ -24,8 +24,9 @@ from v2g_gateway.store import Store
 
 ChargingControl = Callable[[str, bool], Awaitable[CommandResult]]
 
-OVERRIDE_ACTIONS = ("charge_now", "discharge_now", "pause", "cancel")
-MODES = ("auto", "charge_now", "discharge_now", "pause")
+# "pause" is accepted as the everyday word for hold (0 W); "release" hands the car to the charger.
+OVERRIDE_ACTIONS = ("charge_now", "discharge_now", "hold", "pause", "release", "cancel")
+MODES = ("auto", "charge_now", "discharge_now", "hold", "pause", "release")
 MAX_DR_LENGTH = timedelta(hours=48)
 
 
@@ -158,7 +159,7 @@ class Commands:
             n = self._policy.cancel(vehicle)
             return {"action": "cancel", "cancelled": n}
         o = self._policy.override(
-            OverrideKind(action),
+            OverrideKind.parse(action),
             vehicle,
             soc_percent=_num(body, "soc_percent"),
             power_w=_num(body, "power_w"),
@@ -166,7 +167,7 @@ class Commands:
             minutes=_num(body, "minutes"),
         )
         return {
-            "action": action,
+            "action": o.kind.value,
             "vehicle": o.vehicle_id,
             "override_id": o.override_id,
             "expires_at": o.expires_at.isoformat(),

@@ -15,7 +15,7 @@ from v2g_gateway.config import Config
 from v2g_gateway.mqtt.topics import Topics
 
 ANNOUNCED_KEY = "mqtt.discovery_topics"
-MODE_OPTIONS = ["auto", "charge_now", "discharge_now", "pause"]
+MODE_OPTIONS = ["auto", "charge_now", "discharge_now", "hold", "release"]
 HHMM_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$"
 
 
@@ -357,7 +357,8 @@ class Discovery:
         for press, name in (
             ("charge_now", "Charge now"),
             ("discharge_now", "Discharge now"),
-            ("pause", "Pause"),
+            ("hold", "Hold (pause)"),
+            ("release", "Release to charger"),
             ("resume", "Resume"),
         ):
             self._add(

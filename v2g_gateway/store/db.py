@@ -188,7 +188,7 @@ class Store:
             self._overrides[r[0]] = Override(
                 override_id=r[0],
                 vehicle_id=r[1],
-                kind=OverrideKind(r[2]),
+                kind=OverrideKind.parse(r[2]),
                 created_at=_need_dt(r[3]),
                 expires_at=_need_dt(r[4]),
                 target_soc_percent=r[5],

@@ -82,7 +82,7 @@ async def test_override_discharge_until_and_pause(rig: Rig) -> None:
         res = await send(w, "override", {"action": "pause", "vehicle": "car"})
         assert res["ok"]
         assert sorted(overrides(rig)) == [
-            ("car", OverrideKind.PAUSE),
+            ("car", OverrideKind.HOLD),
             ("van", OverrideKind.DISCHARGE_NOW),
         ]
 

@@ -54,7 +54,7 @@ async def test_every_entity_has_what_home_assistant_requires(rig: Rig) -> None:
         if component in NEEDS_COMMAND:
             assert c["command_topic"].startswith(f"{BASE}/set/"), topic
         if component == "select":
-            assert c["options"] == ["auto", "charge_now", "discharge_now", "pause"]
+            assert c["options"] == ["auto", "charge_now", "discharge_now", "hold", "release"]
         if component == "number":
             assert c["min"] == 0 and c["max"] == 100
         if component == "button":
@@ -79,7 +79,7 @@ async def test_every_entity_has_what_home_assistant_requires(rig: Rig) -> None:
         ("v2g_home_vehicle_car", "Target SoC"),
         ("v2g_home_vehicle_car", "Charge now"),
         ("v2g_home_vehicle_car", "Discharge now"),
-        ("v2g_home_vehicle_car", "Pause"),
+        ("v2g_home_vehicle_car", "Hold (pause)"),
         ("v2g_home_vehicle_car", "Resume"),
         ("v2g_home_vehicle_car", "Departure time"),
         ("v2g_home_charger_garage", "Energy import"),

@@ -87,7 +87,13 @@ def override(kind: OverrideKind, soc: float | None = None) -> Override:
             Mode.CHARGE,
             1,
         ),
-        ("pause releases control", {"override": override(OverrideKind.PAUSE)}, Mode.RELEASE, 0),
+        ("hold (pause) keeps 0 W", {"override": override(OverrideKind.HOLD)}, Mode.HOLD, 0),
+        (
+            "release hands control back",
+            {"override": override(OverrideKind.RELEASE)},
+            Mode.RELEASE,
+            0,
+        ),
         (
             "outage backs up above the floor, even with unknown price",
             {"outage": True, "backup_w": 3000.0, "price": None, "vehicle": vehicle(30)},
