@@ -48,7 +48,7 @@ class Gateway:
     def __init__(self, cfg: Config, clock: Clock | None = None, *, mqtt: bool = True) -> None:
         self.cfg = cfg
         self.clock: Clock = clock or SystemClock()
-        self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg)
+        self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg, self.clock)
         self.policy = Policy(cfg, self.store, self.clock)
         self.csms = CsmsServer(cfg, self.store.apply, self.clock, ready=lambda: self.store.healthy)
         self._http = httpx.AsyncClient(timeout=20.0, follow_redirects=True)

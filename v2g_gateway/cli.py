@@ -19,7 +19,12 @@ from v2g_gateway.log import setup_logging
 EXIT_USAGE = 2
 
 # Sub-command groups that live in their own modules, each with add_subparsers(sub).
-_PLUGINS = ("v2g_gateway.cli_prices", "v2g_gateway.cli_backtest", "v2g_gateway.cli_ocpp")
+_PLUGINS = (
+    "v2g_gateway.cli_prices",
+    "v2g_gateway.cli_backtest",
+    "v2g_gateway.cli_ocpp",
+    "v2g_gateway.cli_charger",
+)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

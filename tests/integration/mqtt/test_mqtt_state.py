@@ -80,7 +80,7 @@ async def test_plan_topics_carry_the_stored_plan_and_next_action(rig: Rig) -> No
         ],
     }
     async with watching(rig.broker, f"{BASE}/#") as w:
-        rig.store.record_soc("car", 50.0, T0, "test")
+        rig.store.record_mqtt_soc("car", 50.0)
         rig.store.save_plan("car", T0, plan)
         got = (await w.wait_for(f"{BASE}/plan/car", lambda m: m.json().get("slots"))).json()
         assert got == plan
