@@ -58,19 +58,29 @@ class Adaptation:
 
     # ------------------------------------------------------------ device model
 
-    def learn(self, charger_id: str, name: str, value: Any, detail: str | None = None) -> None:
-        """One thing a report or a GetVariables answer said (reports.py names)."""
+    def learn(
+        self,
+        charger_id: str,
+        name: str,
+        value: Any,
+        detail: str | None = None,
+        *,
+        announce: bool = True,
+    ) -> None:
+        """One thing a report or a GetVariables answer said (reports.py names); `announce`
+        False leaves recording the electrical facts to one announce_electrical() later."""
         f = self.facts(charger_id)
         if name in ("smart_charging_enabled", "smart_charging_available"):
             if value is not None:
                 key = "Enabled" if name == "smart_charging_enabled" else "Available"
                 self.smart_charging(charger_id, bool(value), detail or name, key)
-        elif name == "rate_unit_supported":
-            f.rate_unit = value
-            self.announce_electrical(charger_id, detail)
-        elif name == "phases":
-            f.phases = int(value)
-            self.announce_electrical(charger_id, detail)
+        elif name in ("rate_unit_supported", "phases"):
+            if name == "phases":
+                f.phases = int(value)
+            else:
+                f.rate_unit = value
+            if announce:
+                self.announce_electrical(charger_id, detail)
         elif name == "max_stack_level":
             f.max_stack_level = int(value)
         elif name == "measurands_supported":

@@ -72,7 +72,8 @@ async def _read_variables(commands: Commands, charger_id: str) -> None:
         component, variable = item["component"]["name"], item["variable"]["name"]
         known = variable_capability(component, variable, item.get("attributeValue"))
         if known is not None:
-            commands.adaptation.learn(charger_id, known[0], known[1], f"{component}.{variable}")
+            where = f"{component}.{variable}"
+            commands.adaptation.learn(charger_id, known[0], known[1], where, announce=False)
 
 
 def _refused(result: CommandResult, variable: str) -> bool:

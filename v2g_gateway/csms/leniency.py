@@ -130,10 +130,12 @@ def _number(text: str, integer: bool) -> float | int | None:
 
 
 class _Repair:
-    """One frame's repairs; `kept` holds values set aside to put back once the frame passes."""
+    """One frame's repairs; `kept` holds values set aside to put back once the frame passes.
+    In an answer (`answer`), overlong strings are kept whole: they are only read, never stored."""
 
-    def __init__(self, action: str, payload: dict[str, Any]) -> None:
+    def __init__(self, action: str, payload: dict[str, Any], answer: bool = False) -> None:
         self.action = action
+        self.answer = answer
         self.payload = payload
         self.kept: list[tuple[Path, Any]] = []
         self.quirks: list[tuple[str, str]] = []
@@ -176,6 +178,8 @@ class _Repair:
             and len(value) > int(definition["maxLength"])
         ):
             parent, k = _parent(self.payload, path)
+            if self.answer:
+                self.kept.append((path, value))
             parent[k] = value[: int(definition["maxLength"])]
             self._note("string too long", path)
             return True
@@ -243,6 +247,29 @@ class _Repair:
         parent[k] = options[0]  # a placeholder while the rest is checked
         self._note(kind, path)
         return True
+
+
+def accept_answer(action: str, payload: dict[str, Any], strict: bool) -> Lenient:
+    """A CALLRESULT payload read leniently; FrameError for what no leniency covers."""
+    problem = frames.schema_problem(frames.CALLRESULT, action, payload)
+    if problem is None:
+        return Lenient(payload)
+    if strict:
+        raise FrameError("FormatViolation", problem)
+    repair = _Repair(action, copy.deepcopy(payload), answer=True)
+    validator = frames.validator(frames.CALLRESULT, action)
+    for _ in range(_MAX_PASSES):
+        try:
+            validator(repair.payload)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            if not repair.fix(exc):
+                break
+            continue
+        for path, value in repair.kept:
+            parent, k = _parent(repair.payload, path)
+            parent[k] = value
+        return Lenient(repair.payload, repair.quirks)
+    raise FrameError("FormatViolation", problem)
 
 
 def accept(call: Call, strict: bool) -> Lenient:

@@ -23,7 +23,7 @@ from websockets.asyncio.server import ServerConnection
 from v2g_gateway.csms import frames
 from v2g_gateway.csms.commands import CallErrorReply
 from v2g_gateway.csms.frames import Call, FrameError
-from v2g_gateway.csms.leniency import accept, v2x_powers
+from v2g_gateway.csms.leniency import accept, accept_answer, v2x_powers
 from v2g_gateway.csms.meter import sample_from
 from v2g_gateway.csms.ratelimit import TokenBucket
 from v2g_gateway.csms.side_messages import SideMessages, grid_hint
@@ -124,11 +124,13 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             answer = await self._answer_or_hangup(unique_id, action, wait_s)
         if isinstance(answer, LibCallError):
             raise CallErrorReply(self.id, action, answer.error_code, answer.error_description)
-        problem = frames.schema_problem(frames.CALLRESULT, action, answer.payload)
-        if problem:
-            raise CommandRejected(self.id, action, f"invalid answer: {problem}")
-        result: Payload = answer.payload
-        return result
+        try:
+            read = accept_answer(action, answer.payload, self.adaptation.strict(self.id))
+        except FrameError as exc:
+            raise CommandRejected(self.id, action, f"invalid answer: {exc.description}") from None
+        if read.quirks:
+            self.adaptation.quirks(self.id, read.quirks)
+        return read.payload
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         try:

@@ -90,9 +90,7 @@ def _status(**override: Any) -> dict[str, Any]:
         ([1, 2], "FormatViolation"),
     ],
 )
-async def test_schema_violations(
-    make_server: Any, events: Events, payload: Any, code: str
-) -> None:
+async def test_schema_violations(make_server: Any, events: Events, payload: Any, code: str) -> None:
     """strict = true: every break of the schema gets its CALLERROR (leniency: test_csms_lenient)."""
     server: CsmsServer = await make_server(make_config(charger={"strict": True}))
     charger = await RawCharger.open(

@@ -399,10 +399,13 @@ def test_foreign_profiles_cleared_ours_and_station_limits_left() -> None:
         (
             CommandResult(
                 CommandStatus.REJECTED,
-                "Rejected: ChargingScheduleChargingRateUnitUnsupported",
+                "Rejected: UnsupportedParam (ChargingScheduleChargingRateUnitUnsupported)",
                 {
                     "status": "Rejected",
-                    "statusInfo": {"reasonCode": "ChargingScheduleChargingRateUnitUnsupported"},
+                    "statusInfo": {
+                        "reasonCode": "UnsupportedParam",
+                        "additionalInfo": "ChargingScheduleChargingRateUnitUnsupported",
+                    },
                 },
             ),
             "unit",
