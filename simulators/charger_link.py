@@ -46,8 +46,10 @@ class Link:
         self.connects = 0
         self.session: Session | None = None
         self.boot_reason = "PowerUp"
+        self.boot_answers: list[str] = []  # the status of every BootNotification answer
         self._queue: deque[_Out] = deque()
         self._wake = asyncio.Event()
+        self.idle = asyncio.Event()  # set while connected with nothing left to send
         self._up = asyncio.Event()
         self._up.set()
         self._log = sim.log
@@ -74,6 +76,7 @@ class Link:
                 self._log.info("sim_link_down", error=f"{type(exc).__name__}: {exc}")
             finally:
                 self.session = None
+                self.idle.clear()
                 self.connected.clear()
                 self.booted.clear()
                 self.disconnected.set()
@@ -82,6 +85,15 @@ class Link:
             delay = min(sim.reconnect_max_s, sim.reconnect_min_s * 2**attempt)
             attempt = min(attempt + 1, 16)
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting to go out (TransactionEvents held while offline among them)."""
+        return len(self._queue)
+
+    def pending(self) -> list[Any]:
+        """The payloads waiting to go out, oldest first."""
+        return [out.payload for out in self._queue]
 
     async def down(self) -> None:
         self._up.clear()
@@ -136,6 +148,7 @@ class Link:
         while True:
             sim = self._sim
             res = await self._call(cp, sim.messages.boot(self.boot_reason))
+            self.boot_answers.append(res.status)
             if res.status == "Accepted":
                 if res.interval > 0:
                     sim.device.set("OCPPCommCtrlr", "HeartbeatInterval", str(res.interval))
@@ -168,7 +181,9 @@ class Link:
         while True:
             while not self._queue:
                 self._wake.clear()
+                self.idle.set()
                 await self._wake.wait()
+            self.idle.clear()
             out = self._queue[0]
             try:
                 result = await self._call(cp, out.payload)
@@ -204,6 +219,8 @@ class Link:
             self._queue.append(_Out(payload, done))
         else:
             done.set_result(None)  # chargers keep only transaction messages while offline
+        if self._queue:
+            self.idle.clear()
         self._wake.set()
         return done
 

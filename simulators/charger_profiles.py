@@ -35,11 +35,11 @@ class ProfileBook:
         self._sim = sim
         self.installed: list[InstalledProfile] = []
         self.requests: list[dict[str, Any]] = []  # every SetChargingProfile request received
-        self.foreign_ids: set[int] = set()
-        for evse_id, raw in sim.quirks.foreign_profiles:
+        self.foreign: dict[int, str] = {}  # profile id -> chargingLimitSource
+        for evse_id, source, raw in sim.quirks.foreign_profiles:
             p = install(evse_id, raw)
             self.installed.append(p)
-            self.foreign_ids.add(p.profile_id)
+            self.foreign[p.profile_id] = source
 
     def set(self, evse_id: int, raw: dict[str, Any]) -> call_result.SetChargingProfile:
         sim, q = self._sim, self._sim.quirks
@@ -47,7 +47,7 @@ class ProfileBook:
         if q.smart_charging == "not_supported":
             raise NotSupportedError(description="smart charging is not supported")
         if q.smart_charging == "disabled":
-            return rejected("SmartChargingDisabled", "SmartChargingCtrlr.Enabled is false")
+            return rejected("NotSupported", "smart charging is disabled (SmartChargingCtrlr)")
         try:
             profile = install(evse_id, raw)
         except InvalidProfile as exc:
@@ -56,7 +56,7 @@ class ProfileBook:
         if evse_id != 0 and evse_id not in evses:
             return rejected("UnknownEvse", f"no EVSE {evse_id}")
         if profile.unit == "W" and not q.takes_watts:
-            return rejected("ChargingScheduleChargingRateUnitUnsupported", "only A is supported")
+            return rejected("UnsupportedParam", "ChargingScheduleChargingRateUnitUnsupported")
         if profile.stack_level > q.max_stack_level:
             return rejected("InvalidStackLevel", f"stackLevel above {q.max_stack_level}")
         if profile.purpose == "ChargingStationExternalConstraints":
@@ -67,7 +67,7 @@ class ProfileBook:
             if q.tx_default_evse0_only and evse_id != 0:
                 return rejected("InvalidEvse", "TxDefaultProfile is only taken on evseId 0")
             if self._duplicate_default(profile):
-                return rejected("DuplicateTxDefaultProfileFound", "same stackLevel on EVSE 0")
+                return rejected("DuplicateProfile", "DuplicateTxDefaultProfileFound")
         if profile.purpose == "TxProfile":
             evse = evses.get(evse_id)
             if evse is None or evse.tx_id is None or profile.transaction_id != evse.tx_id:
@@ -112,7 +112,9 @@ class ProfileBook:
         keep_foreign = not self._sim.quirks.foreign_clear
 
         def matches(p: InstalledProfile) -> bool:
-            if keep_foreign and p.profile_id in self.foreign_ids:
+            if p.profile_id in self.foreign and (
+                keep_foreign or self.foreign[p.profile_id] != "CSO"
+            ):
                 return False
             if profile_id is not None and p.profile_id != profile_id:
                 return False
@@ -149,7 +151,7 @@ class ProfileBook:
         """chargingLimitSource in ReportChargingProfiles."""
         if p.purpose == "ChargingStationExternalConstraints":
             return "EMS"
-        return self._sim.quirks.foreign_source if p.profile_id in self.foreign_ids else "CSO"
+        return self.foreign.get(p.profile_id, "CSO")
 
     def composite(
         self, duration: int, evse_id: int, unit: str | None

@@ -31,9 +31,9 @@ class Quirks:
     smart_charging: SmartCharging = "enabled"  # disabled: Enabled=false; not_supported: CALLERROR
     tx_default_evse0_only: bool = False  # TxDefaultProfile Rejected on any EVSE but 0
     max_stack_level: int = 10  # SmartChargingCtrlr.ProfileStackLevel
-    # Profiles another system left installed at start-up: (evse id, camelCase ChargingProfile).
-    foreign_profiles: tuple[tuple[int, dict[str, Any]], ...] = ()
-    foreign_source: str = "CSO"  # chargingLimitSource reported for them (EMS: not ours to clear)
+    # Profiles another system left installed at start-up: (evse id, chargingLimitSource,
+    # camelCase ChargingProfile); a source other than CSO (EMS, SO) is not the CSMS's to clear.
+    foreign_profiles: tuple[tuple[int, str, dict[str, Any]], ...] = ()
     foreign_clear: bool = True  # False: ClearChargingProfile for them answers Unknown, keeps them
     ignore_profiles: IgnoreMode = "no"  # all: full power whatever; discharge: charges instead
     # ---- meter sampling

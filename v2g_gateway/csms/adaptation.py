@@ -31,6 +31,8 @@ CLOCK_SKEW = "charger_clock_skew"
 IGNORES_PROFILES = "charger_ignores_profiles"
 RATE_UNIT_AMPS = "charger_takes_amps"
 EXTERNAL_LIMIT = "charger_external_limit"
+LENIENT_INPUT = "charger_lenient_input"
+UNKNOWN_TOKEN = "charger_unknown_token"
 
 
 def _kw(w: float) -> str:
@@ -159,6 +161,16 @@ class Adaptation:
             )
         if new:
             self._cap(charger_id, "input_quirks", sorted(f.quirks), "lenient input")
+            self.notices.tell(
+                charger_id,
+                LENIENT_INPUT,
+                f"charger {charger_id} sends frames outside the OCPP 2.0.1 schema "
+                f"({', '.join(sorted(f.quirks))}); the gateway reads what it can and checks "
+                "SoC, timestamps and energy registers strictly. Worth a firmware update; see "
+                "docs/chargers.md to report the charger.",
+                level="info",
+                data={"kinds": sorted(f.quirks)},
+            )
 
     def timestamp(self, charger_id: str, raw: str, ts: datetime) -> None:
         """A live message's timestamp, against the gateway's clock."""
@@ -176,6 +188,25 @@ class Adaptation:
         else:
             log.info("charger clock back in sync", charger_id=charger_id)
             self.notices.forget(charger_id, CLOCK_SKEW)
+
+    def unknown_token(self, charger_id: str, token: str, kind: str, accepted: bool) -> None:
+        """A token of no configured vehicle: a guest ("any") or refused ("known")."""
+        shown = token or f"({kind or 'no token'})"
+        if accepted:
+            what = (
+                'was accepted ([ocpp] authorize = "any"); add it to a vehicle\'s id_tokens if it '
+                'is yours, or set authorize = "known" to refuse tokens of no configured vehicle'
+            )
+        else:
+            what = 'was refused ([ocpp] authorize = "known"); add it to a vehicle\'s id_tokens'
+        self.notices.tell(
+            charger_id,
+            UNKNOWN_TOKEN,
+            f"an unknown token {shown} at charger {charger_id} {what}",
+            level="info" if accepted else "warning",
+            data={"id_token": token, "type": kind, "accepted": accepted},
+            once_per=token or kind,
+        )
 
     # ------------------------------------------------------------ obedience
 

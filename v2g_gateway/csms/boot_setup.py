@@ -166,7 +166,7 @@ async def _installed_profiles(commands: Commands, charger_id: str) -> None:
     clear = to_clear(found)
     for p in clear:
         result = await commands.clear_charging_profile(charger_id, profile_id=p.profile_id)
-        if result.ok or result.payload.get("status") == "Unknown":
+        if result.ok:  # "Unknown" for a profile it just reported: it keeps it
             cleared.append(p)
     kept = [p for p in found if p not in cleared and p.competes and not p.ours]
     facts.stack_floor = stack_floor(kept)

@@ -35,9 +35,11 @@ class Notices:
         *,
         level: str = "warning",
         data: dict[str, Any] | None = None,
+        once_per: str = "",
     ) -> bool:
-        """Notify unless this charger was already told this kind; True if it was sent now."""
-        key = (charger_id, kind)
+        """Notify unless this charger was already told this kind (of this `once_per`, e.g. one
+        token); True if it was sent now."""
+        key = (charger_id, f"{kind}:{once_per}" if once_per else kind)
         if key in self._told:
             return False
         self._told.add(key)

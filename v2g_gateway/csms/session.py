@@ -86,7 +86,6 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             "Authorize": self._authorize,
             **SideMessages(self).handlers(),
         }
-        self._guests_told: set[str] = set()
         self._external_timer: asyncio.Task[None] | None = None
         self._after: dict[str, Callable[[Payload], None]] = {"BootNotification": self._after_boot}
 
@@ -233,7 +232,11 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             "currentTime": iso(self._clock.now()),
             "interval": BOOT_RETRY_S * 10,
             "status": "Rejected",
-            "statusInfo": {"reasonCode": exc.code, "additionalInfo": exc.description[:512]},
+            # reasonCode is 20 characters at most; the OCPP error code goes with the detail.
+            "statusInfo": {
+                "reasonCode": "InvalidValue",
+                "additionalInfo": f"{exc.code}: {exc.description}"[:512],
+            },
         }
 
     def emit(self, event: ChargerEvent) -> None:
@@ -395,16 +398,9 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         for v in self._cfg.vehicles:
             if value and (value in v.id_tokens or (v.evccid is not None and value == v.evccid)):
                 return "Accepted"
-        if self._cfg.ocpp.authorize == "any":
-            if value not in self._guests_told:
-                self._guests_told.add(value)
-                log.info(
-                    "token of no configured vehicle accepted (a guest)",
-                    id_token=value,
-                    type=token.get("type"),
-                )
-            return "Accepted"
-        return "Unknown"
+        accepted = self._cfg.ocpp.authorize == "any"
+        self.adaptation.unknown_token(self.id, value, str(token.get("type", "")), accepted)
+        return "Accepted" if accepted else "Unknown"
 
     def _authorize(self, p: Payload) -> Payload:
         return {"idTokenInfo": {"status": self._token_status(p["idToken"])}}
