@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from v2g_gateway.csms.server import CsmsServer
 
 log = structlog.get_logger(__name__)
+# Every frame in and out at debug level (log_level = "debug"): what a charger report needs.
+_FRAMES = logging.getLogger("v2g_gateway.ocpp.frames")
 
 Payload = dict[str, Any]
 Handler = Callable[[Payload], Payload]
@@ -86,7 +89,6 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             "Authorize": self._authorize,
             **SideMessages(self).handlers(),
         }
-        self._external_timer: asyncio.Task[None] | None = None
         self._after: dict[str, Callable[[Payload], None]] = {"BootNotification": self._after_boot}
 
     # ---------------------------------------------------------------- receiving
@@ -96,6 +98,8 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             await self.route_message(raw)
 
     async def _send(self, message: str) -> None:
+        if _FRAMES.isEnabledFor(logging.DEBUG):
+            log.debug("ocpp frame out", frame=message[:4096])
         await self.ws.send(message)
 
     async def _answer_or_hangup(self, unique_id: str, action: str, wait_s: float) -> Any:
@@ -132,6 +136,8 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         return read.payload
 
     async def route_message(self, raw_msg: str | bytes) -> None:
+        if _FRAMES.isEnabledFor(logging.DEBUG):
+            log.debug("ocpp frame in", frame=str(raw_msg)[:4096])
         try:
             frame = frames.parse_frame(raw_msg)
         except FrameError as exc:
@@ -243,23 +249,6 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         self._server.sink(event)
 
     _emit = emit
-
-    def follow_external_limit(self, nxt: datetime | None) -> None:
-        """Re-read the external cap when its schedule next changes (one timer a session)."""
-        old = self._external_timer
-        if old is not None:
-            old.cancel()
-        self._external_timer = None
-        if nxt is None:
-            return
-
-        async def wake() -> None:
-            await self._clock.sleep(max(0.0, (nxt - self._clock.now()).total_seconds()))
-            self._external_timer = None
-            again = self.adaptation.refresh_external(self.id, "schedule period changed")
-            self.follow_external_limit(again)
-
-        self._external_timer = self.spawn("external-limit", wake())
 
     def spawn(self, name: str, coro: Any) -> asyncio.Task[None]:
         """A named background task owned by this session (cancelled when it ends)."""

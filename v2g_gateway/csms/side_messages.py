@@ -6,6 +6,7 @@ transactions, meter values); these handlers only read a payload and emit what it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ class SideMessages:
     def __init__(self, session: Session) -> None:
         self._s = session
         self._adapt = session.adaptation
+        self._external_timer: asyncio.Task[None] | None = None
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -97,8 +99,25 @@ class SideMessages:
         schedules = p.get("chargingSchedule")
         if schedules:
             nxt = self._adapt.external_limit(self._s.id, source, evse_id, list(schedules))
-            self._s.follow_external_limit(nxt)
+            self._follow_external_limit(nxt)
         return {}
+
+    def _follow_external_limit(self, nxt: datetime | None) -> None:
+        """Re-read the external cap when its schedule next changes (one timer a session)."""
+        if self._external_timer is not None:
+            self._external_timer.cancel()
+        self._external_timer = None
+        if nxt is None:
+            return
+        clock = self._s.clock
+
+        async def wake() -> None:
+            await clock.sleep(max(0.0, (nxt - clock.now()).total_seconds()))
+            self._external_timer = None
+            again = self._adapt.refresh_external(self._s.id, "schedule period changed")
+            self._follow_external_limit(again)
+
+        self._external_timer = self._s.spawn("external-limit", wake())
 
     def _cleared_limit(self, p: Payload) -> Payload:
         self._s.emit(
