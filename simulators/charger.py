@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import structlog
-from ocpp.v201 import call
+from ocpp.v201 import call, call_result
 
 from simulators.battery import EvBattery
 from simulators.charger_link import MAX_OFFLINE_QUEUE, Link
@@ -147,6 +147,12 @@ class SimulatedCharger:
     @property
     def connects(self) -> int:
         return self.link.connects
+
+    def on_composite(
+        self, duration: int, evse_id: int, unit: str | None = "W"
+    ) -> call_result.GetCompositeSchedule:
+        """The composite schedule as GetCompositeSchedule answers it (for tests)."""
+        return self.book.composite(duration, evse_id, unit)
 
     def evse_states(self) -> dict[int, EvseState]:
         return self._evses
