@@ -163,11 +163,12 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             await self._handle(frame)
 
     def _replayed(self, frame: frames.Frame) -> bool:
-        """An offline queue being replayed (TransactionEvent, offline = true): not live traffic,
-        so not rate limited (up to OFFLINE_ALLOWANCE a session)."""
+        """Not live traffic, so not rate limited: an offline queue being replayed (TransactionEvent,
+        offline = true; up to OFFLINE_ALLOWANCE a session), or the answer to our own call."""
+        if not isinstance(frame, Call):
+            return bool(self._call_lock.locked())
         if not (
-            isinstance(frame, Call)
-            and frame.action == "TransactionEvent"
+            frame.action == "TransactionEvent"
             and frame.payload.get("offline") is True
             and self._offline_allowance > 0
         ):
