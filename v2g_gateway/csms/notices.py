@@ -51,7 +51,8 @@ class Notices:
             charger_id=charger_id,
             data=data or {},
         )
-        log.warning("charger notice", charger_id=charger_id, kind=kind, message=message)
+        emit = log.info if level == "info" else log.warning
+        emit("charger notice", charger_id=charger_id, kind=kind, message=message)
         for fn in self._subscribers:
             try:
                 fn(n)
