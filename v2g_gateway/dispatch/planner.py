@@ -22,13 +22,22 @@ buy energy that no other use would justify.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
-from v2g_gateway.dispatch.lp_model import LpInput, LpResult, Vec, solve
+from v2g_gateway.dispatch.lp_model import LpInput, solve
+from v2g_gateway.dispatch.plan_parts import (
+    TOL,
+    clean,
+    day_blocks,
+    dr_series,
+    hhmm,
+    horizon,
+    pct,
+    slot_reasons,
+    target_bounds,
+)
 from v2g_gateway.dispatch.plan_types import (
     DemandResponse,
     DepartureTarget,
@@ -38,7 +47,6 @@ from v2g_gateway.dispatch.plan_types import (
     PlanVehicle,
 )
 from v2g_gateway.errors import PlanError
-from v2g_gateway.model import UserPriceSlot
 
 __all__ = [
     "DemandResponse",
@@ -51,28 +59,7 @@ __all__ = [
     "plan",
 ]
 
-MAX_HORIZON = timedelta(hours=48)
-TOL = 1e-6
 PRIORITY_MARGIN = 0.01  # per kWh stored: how much a spike/DR slot must beat any other use
-
-
-@dataclass(frozen=True, slots=True)
-class _Horizon:
-    slots: tuple[UserPriceSlot, ...]  # first one cut to start at `now`
-    hours: Vec
-    imp: Vec
-    exp: Vec
-    plugged: tuple[bool, ...]
-    load: Vec | None
-
-
-@dataclass(frozen=True, slots=True)
-class _TargetBound:
-    index: int  # slot whose end SoC is bounded
-    target: DepartureTarget
-    soc_kwh: float  # the bound actually applied
-    at_risk: bool
-    beyond: bool = False  # departure after the last known price: only kept reachable
 
 
 def break_even_per_kwh(refill_per_kwh: float, vehicle: PlanVehicle, wear_per_kwh: float) -> float:
@@ -83,7 +70,7 @@ def break_even_per_kwh(refill_per_kwh: float, vehicle: PlanVehicle, wear_per_kwh
 def plan(request: PlanRequest) -> Plan:
     """The cheapest safe schedule for one vehicle; raises PlanError for impossible inputs."""
     _validate(request)
-    hz = _horizon(request)
+    hz, _ = horizon(request.now, request.prices, request.plugged, request.home_load_kw)
     v = request.vehicle
     n = len(hz.slots)
     notes: list[str] = []
@@ -113,7 +100,7 @@ def plan(request: PlanRequest) -> Plan:
         if request.grid_export_limit_kw is not None:
             dx_max = np.minimum(dx_max, request.grid_export_limit_kw)
 
-    targets = _target_bounds(request, hz, reach, e_upper_val, notes)
+    targets = target_bounds(request.now, v, request.targets, hz, reach, e_upper_val, notes)
     for tb in targets:
         e_lower[tb.index] = max(e_lower[tb.index], tb.soc_kwh)
     target_at_risk = any(tb.at_risk for tb in targets)
@@ -124,7 +111,7 @@ def plan(request: PlanRequest) -> Plan:
         if request.terminal_value_per_kwh is not None
         else float(np.median(hz.imp)) * v.eta_c
     )
-    dr_kw, dr_bonus = _dr_series(request.dr_events, hz)
+    dr_kw, dr_bonus = dr_series(request.dr_events, hz)
     value_dh = hz.imp - wear
     value_dx = hz.exp + dr_bonus - wear
     # The best a stored kWh can earn anywhere without priority bonuses.
@@ -149,7 +136,7 @@ def plan(request: PlanRequest) -> Plan:
     cycle_blocks: tuple[tuple[int, int, float], ...] = ()
     if request.max_cycles_per_day is not None:
         usable = max(v.max_kwh - reserve, 0.0)
-        cycle_blocks = _day_blocks(hz, request.now, request.max_cycles_per_day * usable)
+        cycle_blocks = day_blocks(hz, request.now, request.max_cycles_per_day * usable)
 
     result = solve(
         LpInput(
@@ -185,13 +172,24 @@ def plan(request: PlanRequest) -> Plan:
         for tb in targets:
             if tb.at_risk:
                 notes.append(
-                    f"{_pct(tb.target.soc_kwh, v)} % by {_hhmm(tb.target.at)} is out of reach: "
-                    f"charging at full power, expect {_pct(tb.soc_kwh, v)} %"
+                    f"{pct(tb.target.soc_kwh, v)} % by {hhmm(tb.target.at)} is out of reach: "
+                    f"charging at full power, expect {pct(tb.soc_kwh, v)} %"
                 )
-    slots = _slots(request, hz, result, targets, spike, dr_kw, reserve, be)
+    slots = slot_reasons(
+        v,
+        request.currency,
+        request.spike_threshold_per_kwh,
+        hz,
+        result,
+        targets,
+        spike,
+        dr_kw,
+        reserve,
+        be,
+    )
     cost = sum(s.import_per_kwh * s.charge_kw * s.hours for s in slots)
     revenue = float(
-        np.sum((hz.imp * _clean(result.home_kw) + hz.exp * _clean(result.export_kw)) * hz.hours)
+        np.sum((hz.imp * clean(result.home_kw) + hz.exp * clean(result.export_kw)) * hz.hours)
     )
     return Plan(
         created_at=request.now,
@@ -285,188 +283,3 @@ def _validate(r: PlanRequest) -> None:
         _finite("departure target soc_kwh", t.soc_kwh)
         if t.at.tzinfo is None:
             raise PlanError("departure target time must be timezone-aware")
-
-
-def _horizon(r: PlanRequest) -> _Horizon:
-    end_cap = r.now + MAX_HORIZON
-    keep: list[int] = [i for i, p in enumerate(r.prices) if p.end > r.now and p.start < end_cap]
-    if not keep:
-        raise PlanError(f"no price slot after {r.now.isoformat()}: the price horizon has ended")
-    slots = []
-    for i in keep:
-        p = r.prices[i]
-        if p.start < r.now:
-            p = UserPriceSlot(r.now, p.end, p.import_per_kwh, p.export_per_kwh)
-        slots.append(p)
-    load = None
-    if r.home_load_kw is not None:
-        load = np.array([max(0.0, r.home_load_kw[i]) for i in keep], dtype=np.float64)
-    return _Horizon(
-        slots=tuple(slots),
-        hours=np.array([s.hours for s in slots], dtype=np.float64),
-        imp=np.array([s.import_per_kwh for s in slots], dtype=np.float64),
-        exp=np.array([s.export_per_kwh for s in slots], dtype=np.float64),
-        plugged=tuple(bool(r.plugged[i]) for i in keep),
-        load=load,
-    )
-
-
-def _target_bounds(
-    r: PlanRequest, hz: _Horizon, reach: Vec, e_upper: float, notes: list[str]
-) -> list[_TargetBound]:
-    out: list[_TargetBound] = []
-    v = r.vehicle
-    for t in sorted(r.targets, key=lambda t: t.at):
-        if t.at <= r.now:
-            continue
-        want = t.soc_kwh
-        if want > e_upper + TOL:
-            notes.append(f"target {_pct(want, v)} % is above the maximum; using the maximum")
-            want = e_upper
-        end = hz.slots[-1].end
-        if t.at > end:
-            # Prices stop before the departure: end the horizon with a SoC from which the
-            # target can still be reached by charging at full power in the hours left.
-            rest_h = (t.at - end).total_seconds() / 3600.0
-            slack = v.eta_c * v.max_charge_kw * rest_h if hz.plugged[-1] else 0.0
-            want -= slack
-            if want <= TOL:
-                continue
-            k = len(hz.slots) - 1
-            notes.append(f"departure at {_hhmm(t.at)} is beyond the known prices: kept reachable")
-            at_risk = want > reach[k] + TOL
-            out.append(_TargetBound(k, t, float(reach[k]) if at_risk else want, at_risk, True))
-            continue
-        idx = [i for i, s in enumerate(hz.slots) if s.end <= t.at]
-        if not idx:
-            notes.append(f"departure at {_hhmm(t.at)} is within the current slot")
-            continue
-        k = idx[-1]
-        at_risk = want > reach[k] + TOL
-        out.append(_TargetBound(k, t, float(reach[k]) if at_risk else want, at_risk))
-    return out
-
-
-def _overlap_h(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> float:
-    return max(0.0, (min(a1, b1) - max(a0, b0)).total_seconds() / 3600.0)
-
-
-def _dr_series(events: Sequence[DemandResponse], hz: _Horizon) -> tuple[Vec, Vec]:
-    n = len(hz.slots)
-    kw, bonus = np.zeros(n), np.zeros(n)
-    for e in events:
-        for i, s in enumerate(hz.slots):
-            share = _overlap_h(s.start, s.end, e.start, e.end) / float(hz.hours[i])
-            if share <= 0:
-                continue
-            if e.power_kw:
-                kw[i] = max(kw[i], e.power_kw * share)
-            if e.bonus_per_kwh:
-                bonus[i] += e.bonus_per_kwh * share
-    return kw, bonus
-
-
-def _day_blocks(hz: _Horizon, now: datetime, limit: float) -> tuple[tuple[int, int, float], ...]:
-    blocks: list[tuple[int, int, float]] = []
-    first = 0
-    for i, s in enumerate(hz.slots):
-        day = int((s.start - now).total_seconds() // 86400)
-        if day != int((hz.slots[first].start - now).total_seconds() // 86400):
-            blocks.append((first, i, limit))
-            first = i
-    blocks.append((first, len(hz.slots), limit))
-    return tuple(blocks)
-
-
-# ---------------------------------------------------------------------------------------------
-# Output: clean numbers and a human reason per slot
-
-
-def _clean(x: Vec) -> Vec:
-    y = np.round(x, 6)
-    y[np.abs(y) < 1e-5] = 0.0
-    return y
-
-
-def _pct(kwh: float, v: PlanVehicle) -> int:
-    return round(100.0 * kwh / v.capacity_kwh)
-
-
-def _hhmm(at: datetime) -> str:
-    return at.strftime("%H:%M")
-
-
-def _slots(
-    r: PlanRequest,
-    hz: _Horizon,
-    res: LpResult,
-    targets: list[_TargetBound],
-    spike: Vec,
-    dr_kw: Vec,
-    reserve: float,
-    be: float,
-) -> tuple[PlanSlot, ...]:
-    v, cur = r.vehicle, r.currency
-    c, dh, dx = _clean(res.charge_kw), _clean(res.home_kw), _clean(res.export_kw)
-    soc_end = np.round(res.soc_end_kwh, 6)
-    out: list[PlanSlot] = []
-    soc_start = round(v.soc_kwh, 6)
-    for i, s in enumerate(hz.slots):
-        nxt = next((tb for tb in targets if tb.index >= i), None)
-        d = float(dh[i] + dx[i])
-        if not hz.plugged[i]:
-            reason = "not plugged in"
-        elif c[i] > 0 and d > 0:
-            reason = "charging and discharging in turn within the slot"
-        elif c[i] > 0:
-            if nxt is not None and nxt.at_risk:
-                reason = f"full power: {_pct(nxt.target.soc_kwh, v)} % by {_hhmm(nxt.target.at)} "
-                reason += "is out of reach"
-            elif soc_start < reserve - TOL:
-                reason = f"charging up to the reserve {_pct(reserve, v)} %"
-            elif s.import_per_kwh < 0:
-                reason = f"negative price {s.import_per_kwh:.2f} {cur}/kWh"
-            elif nxt is not None and nxt.beyond:
-                pct = _pct(nxt.target.soc_kwh, v)
-                reason = f"keeping {pct} % by {_hhmm(nxt.target.at)} within reach"
-            elif nxt is not None and soc_start < nxt.soc_kwh - TOL:
-                reason = (
-                    f"cheapest hours to reach {_pct(nxt.soc_kwh, v)} % by {_hhmm(nxt.target.at)}"
-                )
-            else:
-                reason = f"cheap energy {s.import_per_kwh:.2f} {cur}/kWh stored for later"
-        elif d > 0:
-            if dr_kw[i] > 0:
-                reason = "demand-response event"
-            elif spike[i]:
-                reason = (
-                    f"export {s.export_per_kwh:.2f} {cur}/kWh at or above your threshold "
-                    f"{r.spike_threshold_per_kwh:.2f} (break-even {be:.2f})"
-                )
-            elif dh[i] >= dx[i]:
-                reason = f"powering the home instead of importing at {s.import_per_kwh:.2f}"
-            else:
-                reason = f"peak {s.export_per_kwh:.2f} {cur}/kWh above break-even {be:.2f}"
-        elif soc_start >= max(v.max_kwh, v.soc_kwh) - TOL:
-            reason = "full"
-        elif reserve > TOL and soc_start <= reserve + TOL and max(hz.exp[i], hz.imp[i]) > be:
-            reason = "reserve reached"
-        elif nxt is not None and soc_start >= nxt.soc_kwh - TOL:
-            reason = f"target {_pct(nxt.soc_kwh, v)} % reached"
-        else:
-            reason = "waiting for a better price"
-        out.append(
-            PlanSlot(
-                start=s.start,
-                end=s.end,
-                charge_kw=float(c[i]),
-                discharge_kw=round(d, 6),
-                soc_start_kwh=soc_start,
-                soc_end_kwh=float(soc_end[i]),
-                import_per_kwh=s.import_per_kwh,
-                export_per_kwh=s.export_per_kwh,
-                reason=reason,
-            )
-        )
-        soc_start = float(soc_end[i])
-    return tuple(out)
