@@ -57,6 +57,7 @@ __all__ = [
     "PlanVehicle",
     "break_even_per_kwh",
     "plan",
+    "validate_request",
 ]
 
 PRIORITY_MARGIN = 0.01  # per kWh stored: how much a spike/DR slot must beat any other use
@@ -69,7 +70,7 @@ def break_even_per_kwh(refill_per_kwh: float, vehicle: PlanVehicle, wear_per_kwh
 
 def plan(request: PlanRequest) -> Plan:
     """The cheapest safe schedule for one vehicle; raises PlanError for impossible inputs."""
-    _validate(request)
+    validate_request(request)
     hz, _ = horizon(request.now, request.prices, request.plugged, request.home_load_kw)
     v = request.vehicle
     n = len(hz.slots)
@@ -214,7 +215,7 @@ def _finite(name: str, value: float) -> None:
         raise PlanError(f"{name} must be a finite number, got {value!r}")
 
 
-def _validate(r: PlanRequest) -> None:
+def validate_request(r: PlanRequest) -> None:
     if r.now.tzinfo is None:
         raise PlanError("now must be timezone-aware")
     v = r.vehicle
