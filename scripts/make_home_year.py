@@ -52,9 +52,14 @@ def read_try(text: str) -> pd.DataFrame:
             continue
         rows.append(
             {
-                "month": int(f[2]), "day": int(f[3]), "hour": int(f[4]), "wind": float(f[7]),
-                "temp": float(f[8]), "b": float(f[13]), "d": float(f[14]),
-            }  # fmt: skip
+                "month": int(f[2]),
+                "day": int(f[3]),
+                "hour": int(f[4]),
+                "wind": float(f[7]),
+                "temp": float(f[8]),
+                "b": float(f[13]),
+                "d": float(f[14]),
+            }
         )
     return pd.DataFrame(rows)
 
@@ -75,11 +80,17 @@ def pv_kw(weather: pd.DataFrame) -> dict[tuple[int, int, int], float]:
     dni = np.where(cosz > 0.05, weather.b.to_numpy() / np.maximum(cosz, 0.05), 0.0)
     dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()
     poa = pvlib.irradiance.get_total_irradiance(
-        TILT, AZIMUTH, sun.apparent_zenith, sun.azimuth, dni, ghi, dhi,
-        dni_extra=dni_extra, model="perez", airmass=pvlib.atmosphere.get_relative_airmass(
-            sun.apparent_zenith
-        ).fillna(40.0),
-    )  # fmt: skip
+        TILT,
+        AZIMUTH,
+        sun.apparent_zenith,
+        sun.azimuth,
+        dni,
+        ghi,
+        dhi,
+        dni_extra=dni_extra,
+        model="perez",
+        airmass=pvlib.atmosphere.get_relative_airmass(sun.apparent_zenith).fillna(40.0),
+    )
     poa_global = poa["poa_global"].fillna(0.0).clip(lower=0.0)
     cell = pvlib.temperature.faiman(poa_global, weather.temp.to_numpy(), weather.wind.to_numpy())
     dc = pvlib.pvsystem.pvwatts_dc(poa_global, cell, KWP * 1000.0, -0.0037)
@@ -121,7 +132,9 @@ def main(wheel: str) -> None:
     while t < end:
         local = t.astimezone(BERLIN)
         day = local.date()
-        kind = "FT" if day.weekday() == 6 or day in HOLIDAYS else "SA" if day.weekday() == 5 else "WT"
+        kind = (
+            "FT" if day.weekday() == 6 or day in HOLIDAYS else "SA" if day.weekday() == 5 else "WT"
+        )
         kwh = h25[(local.month, kind, f"{local.hour:02d}:{local.minute // 15 * 15:02d}")]
         load_w = kwh * 4.0 * dynamisation(local.timetuple().tm_yday)  # W for 1 GWh/yr / 1000
         mez = t + timedelta(hours=1)

@@ -9,6 +9,7 @@ from datetime import date, time
 from pathlib import Path
 
 from v2g_gateway.backtest import BacktestResult, Trip, compose_prices, load_prices, run_backtest
+from v2g_gateway.backtest.home import load_home_csv
 from v2g_gateway.config import load_config, parse_hhmm
 from v2g_gateway.errors import GatewayError
 
@@ -35,6 +36,16 @@ def add_subparsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--depart", default="07:00", help="departure HH:MM on days without a departure plan"
     )
     p.add_argument("--trip-kwh", type=float, default=10.0, help="energy per daily trip (kWh)")
+    p.add_argument(
+        "--home",
+        default=None,
+        help="a CSV start,load_w,pv_w (UTC ISO starts, any slot length): the house and its PV",
+    )
+    p.add_argument(
+        "--no-foresight",
+        action="store_true",
+        help="skip the perfect-foresight plan (one LP over the whole history)",
+    )
     p.set_defaults(func=cmd_backtest)
 
 
@@ -69,7 +80,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
         spot = load_prices(Path(args.prices), args.format, cfg.prices.area)
         prices = compose_prices(spot, cfg.prices, cfg.gateway.tz)
-        result = run_backtest(cfg, prices, trip, first, last)
+        home = load_home_csv(Path(args.home)) if args.home else None
+        result = run_backtest(
+            cfg, prices, trip, first, last, home_rows=home, foresight=not args.no_foresight
+        )
         if args.plot:
             write_plot(result, Path(args.plot))
     except (_UsageError, GatewayError) as exc:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from v2g_gateway.errors import ConfigError
+from v2g_gateway.home.config import HomeSection
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -290,6 +291,7 @@ class Config(Section):
     preferences: PreferencesSection = PreferencesSection()
     outage: OutageSection = OutageSection()
     mqtt: MqttSection = MqttSection()
+    home: HomeSection = HomeSection()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

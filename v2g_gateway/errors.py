@@ -10,7 +10,8 @@ GatewayError
 │   ├── ChargerOffline       no session for that charger
 │   ├── CommandTimeout       no answer within the timeout
 │   └── CommandRejected      CALLERROR or a Rejected status
-└── PlanError            the planner could not produce a plan
+├── PlanError            the planner could not produce a plan
+└── HomeError            a home measurement, forecast or home file that is not what it says
 """
 
 from __future__ import annotations
@@ -67,3 +68,7 @@ class CommandRejected(OcppCommandError):
 
 class PlanError(GatewayError):
     pass
+
+
+class HomeError(GatewayError):
+    """A home measurement, forecast or home file that does not say what it should."""

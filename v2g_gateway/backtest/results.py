@@ -24,6 +24,10 @@ class SlotRecord:
     soc_kwh: float  # at the slot's end
     import_per_kwh: float
     export_per_kwh: float
+    load_kw: float = 0.0  # the house, without the car
+    pv_kw: float = 0.0
+    grid_import_kw: float | None = None  # what the meter sees (None: the car's own power)
+    grid_export_kw: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +39,14 @@ class SlotRecord:
             "soc_kwh": round(self.soc_kwh, 6),
             "import_per_kwh": self.import_per_kwh,
             "export_per_kwh": self.export_per_kwh,
+            "load_kw": round(self.load_kw, 4),
+            "pv_kw": round(self.pv_kw, 4),
+            "grid_import_kw": round(
+                self.charge_kw if self.grid_import_kw is None else self.grid_import_kw, 4
+            ),
+            "grid_export_kw": round(
+                self.discharge_kw if self.grid_export_kw is None else self.grid_export_kw, 4
+            ),
         }
 
 
@@ -76,6 +88,24 @@ class BacktestResult:
     solves: int
     slots: tuple[SlotRecord, ...]
     notes: tuple[str, ...] = field(default=())
+    # Perfect foresight: one plan over the whole history, every price and trip known (the
+    # ceiling of what any planner could gain); None where it could not be solved.
+    perfect: StrategyResult | None = None
+    pv_surplus: StrategyResult | None = None  # evcc-style PV surplus charging (with a home)
+    home: bool = False
+
+    @property
+    def others(self) -> tuple[StrategyResult, ...]:
+        extra = tuple(s for s in (self.pv_surplus, self.perfect) if s is not None)
+        return (self.planner, self.dumb, self.cheapest, *extra)
+
+    @property
+    def capture(self) -> float | None:
+        """The share of the perfect-foresight gain over plain charging that the planner gets."""
+        if self.perfect is None:
+            return None
+        best = self.dumb.net_cost - self.perfect.net_cost
+        return None if best <= 1e-9 else self.saving_vs_dumb / best
 
     def per_year(self, money: float) -> float:
         return money * 365.0 / max(self.days, 1)
@@ -94,7 +124,8 @@ class BacktestResult:
             "from": self.first.isoformat(),
             "to": self.last.isoformat(),
             "days": self.days,
-            "strategies": [s.to_json() for s in (self.planner, self.dumb, self.cheapest)],
+            "strategies": [s.to_json() for s in self.others],
+            "home": self.home,
             "saving_vs_dumb": round(self.saving_vs_dumb, 2),
             "saving_vs_cheapest": round(self.saving_vs_cheapest, 2),
             "saving_vs_dumb_per_year": round(self.per_year(self.saving_vs_dumb), 2),
@@ -105,8 +136,13 @@ class BacktestResult:
             "unreachable_departures": self.unreachable_departures,
             "departures": self.departures,
             "planner_solves": self.solves,
+            "perfect_foresight_capture": None if self.capture is None else round(self.capture, 4),
             "notes": list(self.notes),
         }
+        if self.pv_surplus is not None:
+            saving = self.pv_surplus.net_cost - self.planner.net_cost
+            doc["saving_vs_pv_surplus"] = round(saving, 2)
+            doc["saving_vs_pv_surplus_per_year"] = round(self.per_year(saving), 2)
         if with_slots:
             doc["slots"] = [s.to_json() for s in self.slots]
         return doc
@@ -118,7 +154,7 @@ class BacktestResult:
             f"{'strategy':<10} {'cost':>9} {'revenue':>9} {'net':>9} {'net/year':>9} "
             f"{'charged':>9} {'exported':>9} {'cycles':>7}",
         ]
-        for s in (self.planner, self.dumb, self.cheapest):
+        for s in self.others:
             rows.append(
                 f"{s.name:<10} {s.cost:>9.2f} {s.revenue:>9.2f} {s.net_cost:>9.2f} "
                 f"{y(s.net_cost):>9.2f} {s.charged_kwh:>9.1f} {s.exported_kwh:>9.1f} "
@@ -127,6 +163,25 @@ class BacktestResult:
         rows += [
             f"saving per year: {y(self.saving_vs_dumb):.2f} vs dumb, "
             f"{y(self.saving_vs_cheapest):.2f} vs cheapest-slot charging",
+            *(
+                []
+                if self.pv_surplus is None
+                else [
+                    "saving per year vs evcc-style PV surplus charging: "
+                    f"{y(self.pv_surplus.net_cost - self.planner.net_cost):.2f}"
+                ]
+            ),
+            *(
+                []
+                if self.capture is None
+                else [
+                    f"the planner captures {100 * self.capture:.0f} % of the perfect-foresight "
+                    f"gain over plain charging ({y(self.dumb.net_cost - self.perfect.net_cost):.2f}"
+                    " per year)"
+                    if self.perfect is not None
+                    else ""
+                ]
+            ),
             f"full cycles per year: {y(self.planner.full_cycles):.1f}; reserve violations: "
             f"{self.reserve_violations}; missed departures: {self.missed_departures} "
             f"(unreachable: {self.unreachable_departures} of {self.departures})",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from v2g_gateway.backtest.results import SlotRecord
+from v2g_gateway.backtest.home import HomeSeries, account
 from v2g_gateway.backtest.stays import Run, Stay
 from v2g_gateway.config import Config
 from v2g_gateway.dispatch.core import Ahead, Sent, step
@@ -74,6 +74,8 @@ def run_stay(
     stay: Stay,
     make_plan: Callable[[int, float], Plan],
     replan_after: Callable[[datetime], datetime],
+    home: HomeSeries | None = None,
+    export_limit_kw: float | None = None,
 ) -> StayOutcome:
     """Drive one stay; `make_plan(i, soc_kwh)` plans from slot i, `replan_after(t)` says when
     the next plan is due (new day-ahead prices)."""
@@ -128,22 +130,7 @@ def run_stay(
                 out.violations += 1
             out.steps += 1
             t = t1
-        run.cost += p.import_per_kwh * imported
-        run.revenue += p.export_per_kwh * exported
-        run.charged += imported
-        run.exported += exported
-        run.records.append(
-            SlotRecord(
-                p.start,
-                p.end,
-                True,
-                imported / p.hours,
-                exported / p.hours,
-                run.soc,
-                p.import_per_kwh,
-                p.export_per_kwh,
-            )
-        )
+        account(run, p, True, imported / p.hours, exported / p.hours, home, i, export_limit_kw)
     return out
 
 
