@@ -29,6 +29,7 @@ from v2g_gateway.dispatch.policy import Policy
 from v2g_gateway.dispatch.replanner import Replanner
 from v2g_gateway.errors import PriceError
 from v2g_gateway.grid import OutageDetector
+from v2g_gateway.home.service import HomeService
 from v2g_gateway.model import CommandResult, CommandStatus, Notification, UserPriceSlot
 from v2g_gateway.mqtt.bridge import MqttBridge
 from v2g_gateway.prices.pushed import parse_pushed_series
@@ -57,8 +58,24 @@ class Gateway:
         self.prices = PriceService(cfg, self.store, self.clock, self._http, self.store.notify)
         # The detector wakes the controller itself: an outage must not wait for the next tick.
         self.grid = OutageDetector(cfg, self.store, self.clock, lambda: self.controller.wake())
+        # The home (docs/home.md): a grid reading that breaches the connection's limit goes
+        # straight to the controller, not to its next tick.
+        self.home = HomeService(
+            cfg,
+            self.store,
+            self.clock,
+            self._http,
+            self._cars_w,
+            on_grid=lambda w: self.controller.on_grid(w),
+        )
         self.replanner = Replanner(
-            cfg, self.store, self.policy, self.prices, self.clock, home_load_w=self.grid.home_load_w
+            cfg,
+            self.store,
+            self.policy,
+            self.prices,
+            self.clock,
+            home_load_w=self.grid.home_load_w,
+            home=self.home,
         )
         self.controller = Controller(
             cfg,
@@ -70,6 +87,7 @@ class Gateway:
             plan_lookup=self.replanner.lookup,
             plan_ahead=self.replanner.ahead,
             outage_view=self.grid.state,
+            home=self.home,
         )
         self.ledger = Ledger(cfg, self.store, self.prices, self.clock)
         self.mqtt: MqttBridge | None = None
@@ -86,7 +104,7 @@ class Gateway:
             if cfg.prices.source == "mqtt" and cfg.prices.mqtt_topic:
                 self.mqtt.add_listener(cfg.prices.mqtt_topic, self._on_pushed_prices)
         if self.mqtt is not None:
-            for topic, handler in self.grid.listeners():
+            for topic, handler in [*self.grid.listeners(), *self.home.listeners()]:
                 self.mqtt.add_listener(topic, handler)
         self.started_at = time.monotonic()
         self.ready = asyncio.Event()
@@ -112,6 +130,18 @@ class Gateway:
         tx = running[0].transaction_id
         assert tx is not None
         return await self.csms.commands.request_stop_transaction(charger_id, tx)
+
+    def _cars_w(self) -> float | None:
+        """What all the cars take now by the chargers' meters (None if one is not measured)."""
+        total = 0.0
+        for ch in self.store.snapshot(self.clock.now()).chargers.values():
+            for ev in ch.evses.values():
+                if not ch.online or not ev.plugged:
+                    continue
+                if ev.power_w is None:
+                    return None
+                total += ev.power_w
+        return total
 
     def _on_pushed_prices(self, topic: str, payload: bytes) -> None:
         """The user's own system publishes a price series (markets we do not fetch)."""
@@ -141,6 +171,7 @@ class Gateway:
             "prices": self._prices_status(),
             "mqtt": "connected" if self.mqtt and self.mqtt.connected.is_set() else "disconnected",
             "grid": self.grid.status(),
+            "home": self.home.status(),
             "ledger_today": self.ledger.today(),
         }
 
@@ -191,6 +222,7 @@ class Gateway:
                     self._task(tg, self.prices.run(), "prices"),
                     self._task(tg, self.ledger.run(), "ledger"),
                     self._task(tg, self.grid.run(), "grid"),
+                    self._task(tg, self.home.run(), "home"),
                     self._task(tg, self._housekeeping(), "housekeeping"),
                 ]
                 if self.mqtt is not None:

@@ -131,6 +131,9 @@ class VehicleSection(Section):
     id_tokens: tuple[str, ...] = ()
     evccid: str | None = None
     soc_topic: str | None = None
+    # What the user asks of this car (docs/home.md): smart (the plan), pv_only, min_pv,
+    # charge_now, hold; settable at run time over MQTT (set/vehicle/<id>/mode).
+    charge_mode: Literal["smart", "pv_only", "min_pv", "charge_now", "hold"] = "smart"
     make: str | None = None
     model: str | None = None
     year: int | None = Field(default=None, ge=1990, le=2100)

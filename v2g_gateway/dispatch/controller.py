@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -20,23 +20,20 @@ from v2g_gateway.bus import Changed
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config
 from v2g_gateway.dispatch import core
-from v2g_gateway.dispatch.core import Ahead, Sent, Step
-from v2g_gateway.dispatch.decision import Mode
-from v2g_gateway.dispatch.gate import GatedProfile
-from v2g_gateway.dispatch.outcomes import lesson
+from v2g_gateway.dispatch.acting import Acting, Evse
+from v2g_gateway.dispatch.core import Ahead
 from v2g_gateway.dispatch.policy import Policy
-from v2g_gateway.dispatch.sender import ChargerSender, CommandSink, Job
+from v2g_gateway.dispatch.sender import ChargerSender, CommandSink
+from v2g_gateway.dispatch.site_view import HomeView, SiteView
 from v2g_gateway.dispatch.situation import (
-    Drain,
     Grid,
     Plan,
     Wishes,
     drain_for,
-    drain_sent,
     situation,
 )
 from v2g_gateway.dispatch.telling import Teller
-from v2g_gateway.model import ChargerState, CommandResult, UserPriceSlot
+from v2g_gateway.model import ChargerState, UserPriceSlot
 from v2g_gateway.soc import PlugSession
 from v2g_gateway.store import Store
 
@@ -64,26 +61,11 @@ PlanAhead = Callable[[str, datetime, datetime], list[tuple[datetime, PlannedPowe
 OutageView = Callable[[datetime], tuple[bool, float]]
 
 
-@dataclass(slots=True)
-class _Evse:
-    """What the shell remembers about one EVSE between rounds."""
-
-    session_id: str
-    last: Sent | None = None  # accepted
-    inflight: Sent | None = None  # handed to the sender, no answer yet
-    drain: Drain = field(default_factory=Drain)
-    forgotten_tx: str | None = None
-    probing: bool = False
-    told: set[str] = field(default_factory=set)
-    reason: str = ""
-    epoch: int = 0  # bumped by every lesson: commands decided before it are stale
-
-
 def subject(session: PlugSession) -> str:
     return session.vehicle_id or f"guest:{session.session_id}"
 
 
-class Controller:
+class Controller(Acting):
     def __init__(
         self,
         cfg: Config,
@@ -96,6 +78,7 @@ class Controller:
         plan_lookup: PlanLookup | None = None,
         plan_ahead: PlanAhead | None = None,
         outage_view: OutageView | None = None,
+        home: HomeView | None = None,
     ) -> None:
         self._cfg = cfg
         self._store = store
@@ -106,13 +89,19 @@ class Controller:
         self._plan_lookup = plan_lookup
         self._plan_ahead = plan_ahead
         self._outage_view = outage_view
-        self._evses: dict[tuple[str, int], _Evse] = {}
+        self._evses: dict[tuple[str, int], Evse] = {}
         self._senders: dict[str, ChargerSender] = {}
         self._wake = asyncio.Event()
         self._tell = Teller(cfg, store, clock.now, self._price_at)
+        self._site = SiteView(cfg, policy, home)
         self.steps = 0
 
     # ------------------------------------------------------------------ loop
+
+    def on_grid(self, grid_w: float) -> None:
+        """A grid-power reading: a breach of the connection's limit is acted on at once."""
+        if self._site.wants_wake(grid_w, self._clock.monotonic()):
+            self.wake()
 
     def wake(self) -> None:
         """Ask for a decision now (outage, override): no waiting for the next tick."""
@@ -176,7 +165,13 @@ class Controller:
         grid = Grid(outage, backup_w)
         price = self._price_at(now)
         seen: set[tuple[str, int]] = set()
-        for i, session in enumerate(self._store.open_sessions()):
+        plugged = [
+            (s, ch)
+            for s in self._store.open_sessions()
+            if (ch := self._store.charger_state(s.charger_id)) is not None and ch.online
+        ]
+        self._site.begin(mono, plugged, self._evses)
+        for i, (session, _) in enumerate(plugged):
             if i:
                 # Let chargers' messages through between EVSEs (a round with many cars is
                 # long); each one is then read fresh from the store.
@@ -188,7 +183,7 @@ class Controller:
             seen.add(key)
             mem = self._evses.get(key)
             if mem is None or mem.session_id != session.session_id:
-                mem = self._evses[key] = _Evse(session.session_id)
+                mem = self._evses[key] = Evse(session.session_id)
             try:
                 self._round_one(now, mono, session, charger, mem, price, grid)
             except Exception as exc:  # one EVSE's trouble must not stop dispatch for the others
@@ -204,7 +199,7 @@ class Controller:
         mono: float,
         session: PlugSession,
         charger: ChargerState,
-        mem: _Evse,
+        mem: Evse,
         price: UserPriceSlot | None,
         grid: Grid,
     ) -> None:
@@ -227,6 +222,16 @@ class Controller:
             override = next(
                 (o for o in self._store.active_overrides(now) if o.vehicle_id == vid), None
             )
+        key = (session.charger_id, session.evse_id)
+        max_c, max_d = self._cfg.power_limits(vid or "", session.charger_id)
+        min_c = charger.capabilities.get("min_power_w")
+        plan = self._site.follow(
+            key,
+            vid,
+            self._plan(subject(session), now),
+            mono,
+            (max_c, max_d, float(min_c) if isinstance(min_c, int | float) else 0.0),
+        )
         sit = situation(
             self._cfg,
             now,
@@ -236,7 +241,8 @@ class Controller:
             charger,
             self._wishes(vid),
             price,
-            self._plan(subject(session), now),
+            plan,
+            site_cap=self._site.cap(key),
             override=override,
             grid=grid,
             last=mem.inflight or mem.last,
@@ -273,136 +279,3 @@ class Controller:
             log.warning("dispatch.prices_unavailable", error=str(exc))
             return None
         return next((s for s in slots if s.start <= at < s.end), None)
-
-    # ------------------------------------------------------------------ acting
-
-    def _act(
-        self,
-        now: datetime,
-        session: PlugSession,
-        mem: _Evse,
-        out: Step,
-        link: tuple[datetime | None, datetime | None],
-    ) -> None:
-        key = (session.charger_id, session.evse_id)
-        mem.reason = out.decision.reason
-        self._store.set_dispatch_state(
-            key,
-            {
-                "mode": out.decision.mode.value,
-                "limit_w": out.decision.limit_w,
-                "reason": out.decision.reason,
-            },
-        )
-        if out.decision.mode == Mode.IDLE:
-            return
-        sent = Sent(out.send, out.decision.mode, out.decision.reason)
-        if out.clear:
-            clearing = mem.inflight = Sent(None, Mode.RELEASE, out.decision.reason)
-
-            def cleared(result: CommandResult) -> None:
-                if mem.inflight is clearing:
-                    mem.inflight = None
-                self._cleared(now, session, mem, result, out)
-
-            self._sender(session.charger_id).submit(Job(session.evse_id, None, cleared))
-            return
-        if out.send is None:
-            if out.announce:
-                self._tell.announce(now, session, out)
-            if mem.last is not None and mem.last.mode != out.decision.mode:
-                mem.last = Sent(mem.last.profile, out.decision.mode, out.decision.reason)
-            return
-        profile = out.send
-        epoch = mem.epoch
-        mem.inflight = sent
-        mem.drain = drain_sent(mem.drain, profile)
-
-        def wanted() -> bool:
-            ch = self._store.charger_state(session.charger_id)
-            same_link = ch is not None and (ch.booted_at, ch.connected_at) == link
-            if mem.epoch == epoch and same_link:
-                return True  # (a charger that reconnected or rebooted since: decide again)
-            if mem.inflight is sent:
-                mem.inflight = None  # decided before the last lesson: decide again
-            self.wake()
-            return False
-
-        def done(result: CommandResult) -> None:
-            if mem.inflight is sent:  # (a newer command may be queued behind this one)
-                mem.inflight = None
-            self._answered(now, session, mem, profile, result, out)
-
-        self._sender(session.charger_id).submit(Job(session.evse_id, profile, done, wanted))
-
-    def _sender(self, charger_id: str) -> ChargerSender:
-        s = self._senders.get(charger_id)
-        if s is None:
-            s = self._senders[charger_id] = ChargerSender(charger_id, self._commands)
-        return s
-
-    def _answered(
-        self,
-        now: datetime,
-        session: PlugSession,
-        mem: _Evse,
-        profile: GatedProfile,
-        result: CommandResult,
-        out: Step,
-    ) -> None:
-        self._tell.log(
-            now,
-            session,
-            "set_profile",
-            profile.spec.periods[0].limit_w,
-            out.decision.reason,
-            result,
-        )
-        charger = self._store.charger_state(session.charger_id)
-        cap = charger.discharge if charger is not None else None
-        if cap is None:
-            return
-        learnt = lesson(
-            result,
-            profile,
-            cap,
-            probing=mem.probing,
-            booted_at=charger.booted_at if charger else None,
-            now=self._clock.now(),
-        )
-        if learnt.capability is not None and learnt.capability != cap:
-            self._store.set_discharge_capability(session.charger_id, learnt.capability)
-            mem.epoch += 1
-        if learnt.probing is not None and learnt.probing != mem.probing:
-            mem.probing = learnt.probing
-            mem.epoch += 1
-        if learnt.forget_transaction is not None:
-            mem.forgotten_tx = learnt.forget_transaction
-            mem.epoch += 1
-        if learnt.notice is not None:
-            kind, level, message = learnt.notice
-            if kind not in mem.told:
-                mem.told.add(kind)
-                self._tell.notify(
-                    kind,
-                    message,
-                    level=level,
-                    charger_id=session.charger_id,
-                    vehicle_id=session.vehicle_id,
-                    data={"status": result.status.value, "detail": result.detail},
-                )
-        if result.ok:
-            mem.last = Sent(profile, out.decision.mode, out.decision.reason)
-            if out.announce:
-                self._tell.announce(now, session, out)
-        if learnt.probing is True or learnt.forget_transaction is not None:
-            self.wake()  # try the other form at once, not at the next tick
-
-    def _cleared(
-        self, now: datetime, session: PlugSession, mem: _Evse, result: CommandResult, out: Step
-    ) -> None:
-        self._tell.log(now, session, "clear", None, out.decision.reason, result)
-        if result.ok or result.payload.get("status") == "Unknown":
-            mem.last = Sent(None, Mode.RELEASE, out.decision.reason)
-            if out.announce:
-                self._tell.announce(now, session, out)

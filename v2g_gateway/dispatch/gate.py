@@ -64,6 +64,10 @@ class GateLimits:
     # An external limit (NotifyChargingLimit: a local EMS or the grid operator) on the power in
     # either direction.
     power_cap_w: float | None = None
+    # This EVSE's share of the grid connection (DESIGN.md invariant 8), from the measured grid
+    # power (dispatch/home_follow.py): the most it may charge, and discharge, now.
+    site_charge_cap_w: float | None = None
+    site_discharge_cap_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,9 @@ def _normalise(want: Sequence[Want], lim: GateLimits, notes: list[str]) -> list[
             continue
         limit = w.limit_w
         if limit > 0:
-            cap = _capped(lim.max_charge_w, lim.power_cap_w)
+            cap = _capped(_capped(lim.max_charge_w, lim.power_cap_w), lim.site_charge_cap_w)
+            if cap < limit and lim.site_charge_cap_w is not None and cap == lim.site_charge_cap_w:
+                notes.append(f"limited to {cap:.0f} W by the grid connection")
             limit = min(limit, cap)
             if limit < lim.min_charge_w:
                 nearer = limit >= lim.min_charge_w / 2 and cap >= lim.min_charge_w
@@ -166,11 +172,14 @@ def _normalise(want: Sequence[Want], lim: GateLimits, notes: list[str]) -> list[
                 why = "the charger or car has no discharge power"
             if why is None and -limit < lim.min_discharge_w:
                 why = f"below the charger's minimum of {lim.min_discharge_w:g} W"
+            room = _capped(_capped(lim.max_discharge_w, lim.power_cap_w), lim.site_discharge_cap_w)
+            if why is None and room < max(lim.min_discharge_w, 1.0):
+                why = "the grid connection's export limit is reached"
             if why is not None:
                 notes.append(f"no discharge: {why}")
                 limit = 0.0
             else:
-                limit = -min(-limit, _capped(lim.max_discharge_w, lim.power_cap_w))
+                limit = -min(-limit, room)
         out.append(Want(w.offset_s, float(round(limit)), w.floor_percent))
     if not out or out[0].offset_s != 0:
         out.insert(0, Want(0, 0.0))

@@ -67,6 +67,16 @@ def _hhmm_or_none(v: Any) -> str | None:
     return str(v)
 
 
+def _charge_mode(v: Any) -> str:
+    from v2g_gateway.dispatch.site_types import ChargeMode
+
+    try:
+        return ChargeMode.parse(str(v)).value
+    except ValueError:
+        known = [m.value for m in ChargeMode]
+        raise PolicyError(f"unknown charge mode {v!r} (known: {known})") from None
+
+
 PREFERENCE_KEYS: dict[str, Callable[[Any], Any]] = {
     "reserve_soc_percent": _percent,
     "target_soc_percent": _percent,
@@ -75,8 +85,9 @@ PREFERENCE_KEYS: dict[str, Callable[[Any], Any]] = {
     "v2g_enabled": _bool,
     "v2h_only": _bool,
     "max_cycles_per_day": _positive,
+    "charge_mode": _charge_mode,
 }
-PER_VEHICLE = {"reserve_soc_percent", "target_soc_percent", "departure_time"}
+PER_VEHICLE = {"reserve_soc_percent", "target_soc_percent", "departure_time", "charge_mode"}
 
 
 class Policy:
@@ -256,6 +267,9 @@ class Policy:
         if key == "reserve_soc_percent" and vehicle_id is not None:
             v = self._cfg.vehicle(vehicle_id)
             return None if v is None else v.reserve_soc_percent
+        if key == "charge_mode" and vehicle_id is not None:
+            v = self._cfg.vehicle(vehicle_id)
+            return "smart" if v is None else v.charge_mode
         return getattr(self._cfg.preferences, key, None)
 
     def reserve_percent(self, vehicle_id: str) -> float:

@@ -14,6 +14,7 @@ from v2g_gateway.config import Config
 from v2g_gateway.dispatch.core import Ahead, Sent, Situation
 from v2g_gateway.dispatch.decision import Inputs
 from v2g_gateway.dispatch.gate import GatedProfile, GateLimits
+from v2g_gateway.dispatch.home_follow import Cap
 from v2g_gateway.model import ChargerState, Override, UserPriceSlot, VehicleState
 from v2g_gateway.soc import PlugSession, conservative_soc
 
@@ -85,6 +86,7 @@ def situation(
     commanded_w: float | None = None,
     tx_forgotten: bool = False,
     probing: bool = False,
+    site_cap: Cap | None = None,
 ) -> Situation:
     """One EVSE's situation. `vehicle` is None for a guest (or a vehicle not configured)."""
     vcfg = cfg.vehicle(vehicle.vehicle_id) if vehicle is not None else None
@@ -160,5 +162,7 @@ def situation(
         min_discharge_w=x.min_discharge_w,
         min_charge_w=_number(charger.capabilities.get("min_power_w")) or 0.0,
         power_cap_w=_number(charger.capabilities.get("external_limit_w")),
+        site_charge_cap_w=None if site_cap is None else site_cap.charge_w,
+        site_discharge_cap_w=None if site_cap is None else site_cap.discharge_w,
     )
     return Situation(x=x, limits=limits, ahead=plan.ahead, last=last)

@@ -27,6 +27,9 @@ ChargingControl = Callable[[str, bool], Awaitable[CommandResult]]
 # "pause" is accepted as the everyday word for hold (0 W); "release" hands the car to the charger.
 OVERRIDE_ACTIONS = ("charge_now", "discharge_now", "hold", "pause", "release", "cancel")
 MODES = ("auto", "charge_now", "discharge_now", "hold", "pause", "release")
+# Lasting modes of the site plan (docs/home.md): they end any override and stay until changed.
+PLAN_MODES = {"smart": "smart", "pv_only": "pv_only", "pv": "pv_only", "min_pv": "min_pv",
+              "min_+_pv": "min_pv", "min+pv": "min_pv", "minpv": "min_pv"}  # fmt: skip
 MAX_DR_LENGTH = timedelta(hours=48)
 
 
@@ -190,8 +193,13 @@ class Commands:
             mode = str(value).strip().lower().replace(" ", "_")
             if mode == "resume":
                 mode = "auto"
+            if mode in PLAN_MODES:
+                done = self.override({"action": "cancel", "vehicle": vehicle_id})
+                self._set_pref("charge_mode", PLAN_MODES[mode], vehicle_id)
+                return {**done, "mode": PLAN_MODES[mode]}
             if mode not in MODES:
-                raise CommandError(f"unknown mode {value!r} (known: {list(MODES)} or resume)")
+                known = [*MODES[:1], "smart", "pv_only", "min_pv", *MODES[1:]]
+                raise CommandError(f"unknown mode {value!r} (known: {known} or resume)")
             if mode == "auto":
                 return self.override({"action": "cancel", "vehicle": vehicle_id})
             return self.override({"action": mode, "vehicle": vehicle_id})
