@@ -93,7 +93,7 @@ class Controller(Acting):
         self._senders: dict[str, ChargerSender] = {}
         self._wake = asyncio.Event()
         self._tell = Teller(cfg, store, clock.now, self._price_at)
-        self._site = SiteView(cfg, policy, home)
+        self._site = SiteView(cfg, policy, home, clock.now)
         self.steps = 0
 
     # ------------------------------------------------------------------ loop

@@ -4,7 +4,8 @@ grid connection, and the setpoint followed from the meter (dispatch/home_follow.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from v2g_gateway.config import Config
@@ -25,14 +26,22 @@ class HomeView(Protocol):
 
 
 class SiteView:
-    def __init__(self, cfg: Config, policy: Policy, home: HomeView | None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        policy: Policy,
+        home: HomeView | None,
+        clock_now: Callable[[], datetime],
+    ) -> None:
         self._cfg = cfg
+        self._clock_now = clock_now
         self._policy = policy
         self._home = home
         self._follow = Follower(cfg.home)
         self._export_kw = cfg.home.export_limit_kw(cfg.preferences.grid_export_limit_w)
         self._caps: dict[EvseKey, Cap] = {}
         self._powers: dict[EvseKey, float] = {}
+        self._told: dict[EvseKey, list[tuple[float, float]]] = {}
         self._now = UNKNOWN
         self._woke_at: float | None = None
 
@@ -45,15 +54,29 @@ class SiteView:
         """Measure once per round: the home, and what every plugged EVSE takes now."""
         self._now = self._home.now() if self._home is not None else UNKNOWN
         self._powers = {}
+        now = self._clock_now()
+        at = self._now.grid_mono
         for session, charger in sessions:
             key = (session.charger_id, session.evse_id)
-            ev = charger.evses.get(session.evse_id)
-            p = None if ev is None else ev.power_w
-            if p is None:  # not measured: what it was told (at most what it may take)
-                m = mem.get(key)
-                prof = None if m is None or m.last is None else m.last.profile
-                p = prof.spec.periods[0].limit_w if prof is not None else 0.0
-            self._powers[key] = float(p)
+            m = mem.get(key)
+            sent = None if m is None else (m.inflight or m.last)
+            prof = None if sent is None else sent.profile
+            course = () if prof is None else prof.spec.course(now)
+            if course:
+                told = course[0][1]
+            else:
+                ev = charger.evses.get(session.evse_id)
+                told = 0.0 if ev is None or ev.power_w is None else ev.power_w
+            history = self._told.setdefault(key, [])
+            if not history or history[-1][1] != told:
+                history.append((mono, float(told)))
+                del history[:-20]
+            # What it was told when the meter measured: the grid reading and the cars' powers
+            # then belong together (a meter's reading lags the commands sent since).
+            then = [w for t, w in history if at is None or t <= at]
+            self._powers[key] = then[-1] if then else history[0][1]
+        for key in [k for k in self._told if k not in self._powers]:
+            del self._told[key]
         self._caps = caps(self._cfg.home, self._now, self._powers, self._export_kw)
 
     def cap(self, key: EvseKey) -> Cap | None:

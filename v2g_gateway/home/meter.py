@@ -32,6 +32,7 @@ class HomeNow:
     pv_w: float | None
     load_w: float | None
     cars_w: float | None
+    grid_mono: float | None = None  # when the grid reading was received (monotonic)
 
     @property
     def surplus_w(self) -> float | None:
@@ -154,7 +155,8 @@ class HomeMeter:
         load = self._fresh("load") if c.house_load_topic else None
         if not c.house_load_topic and grid is not None and pv is not None and cars is not None:
             load = max(0.0, grid + pv - cars)
-        return HomeNow(grid, pv, load, cars)
+        r = self._last.get("grid")
+        return HomeNow(grid, pv, load, cars, None if grid is None or r is None else r.mono)
 
     def age_s(self, kind: Kind) -> float | None:
         r = self._last.get(kind)
