@@ -81,7 +81,7 @@ class ProfileWatch:
     def __init__(self, sim: SimulatedCharger) -> None:
         self.received: list[tuple[float, float]] = []  # (perf_counter, first limit W)
         self.arrived = asyncio.Event()
-        original: Callable[[int, dict[str, Any]], Any] = sim.on_set_profile
+        original: Callable[[int, dict[str, Any]], Any] = sim.book.set
 
         def hooked(evse_id: int, raw: dict[str, Any]) -> Any:
             at = time.perf_counter()
@@ -90,7 +90,7 @@ class ProfileWatch:
             self.arrived.set()
             return original(evse_id, raw)
 
-        sim.on_set_profile = hooked  # type: ignore[method-assign]
+        sim.book.set = hooked  # type: ignore[method-assign]
 
     async def first_after(self, t0: float, wanted: Callable[[float], bool]) -> float:
         while True:
