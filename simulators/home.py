@@ -67,6 +67,7 @@ class HomeSimulator:
         self.published: list[tuple[str, str]] = []
         self.connected = asyncio.Event()
         self._kick = asyncio.Event()
+        self._warned = False
 
     def load_w(self) -> float:
         if self.load_override_w is not None:
@@ -118,7 +119,9 @@ class HomeSimulator:
                             kick.cancel()
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
-                log.warning("sim_home_mqtt_unavailable", error=str(exc))
+                if not self._warned:  # once: a demo without a broker goes on
+                    self._warned = True
+                    log.warning("sim_home_mqtt_unavailable", error=str(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 

@@ -96,6 +96,10 @@ class Scenario(_Section):
     arrivals: tuple[Arrival, ...] = ()
     outages: tuple[Window, ...] = ()
     demand_response: tuple[Window, ...] = ()
+    # A home with PV (docs/home.md): a clear day's PV of this size, the grid meter and PV on
+    # MQTT, and export at a fixed feed-in price instead of net metering.
+    pv_kwp: float = Field(default=0.0, ge=0, le=100)
+    export_fixed_per_kwh: float | None = None
     source: Path | None = None
 
     @field_validator("start_time")

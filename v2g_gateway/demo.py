@@ -117,7 +117,40 @@ def demo_config(scenario: Scenario, state_dir: Path, csv_file: Path, password: s
             "outage": {"enabled": bool(scenario.outages), "mqtt_topic": "home/grid"},
             "mqtt": {"host": "127.0.0.1", "port": 1883, "topic_prefix": "v2g"},
         }
+        | _pv_home(scenario, csv_file.parent / "pv.csv")
     )
+
+
+def _pv_home(scenario: Scenario, pv_csv: Path) -> dict[str, Any]:
+    """With PV: the home's meter and PV on MQTT, a PV forecast file, fixed feed-in."""
+    if scenario.pv_kwp <= 0:
+        return {}
+    from simulators.home import clear_day_pv_w
+
+    rows, t = ["start,pv_w"], scenario.start_at
+    while t < scenario.end_at + timedelta(days=1):
+        rows.append(f"{t.isoformat()},{clear_day_pv_w(t.astimezone(scenario.tz), scenario.pv_kwp)}")
+        t += timedelta(minutes=15)
+    pv_csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    export = scenario.export_fixed_per_kwh
+    prices = {
+        "source": "csv",
+        "csv_file": str(pv_csv.parent / "prices.csv"),
+        "supplier_margin_per_kwh": 0.02,
+        "vat_percent": 19,
+        "grid_fee_per_kwh": 0.12,
+        "energy_tax_per_kwh": 0.02,
+        "export_fixed_per_kwh": 0.08 if export is None else export,
+    }
+    home = {
+        "grid_power_topic": "home/meter/power",
+        "pv_power_topic": "home/pv/power",
+        "main_fuse_a": 25,
+        "pv_forecast": "csv",
+        "pv_forecast_csv": str(pv_csv),
+        "pv": [{"kwp": scenario.pv_kwp}],
+    }
+    return {"prices": prices, "home": home}
 
 
 def _price_csv(scenario: Scenario, path: Path) -> None:
@@ -178,6 +211,20 @@ async def _demo(args: argparse.Namespace) -> int:
             asyncio.create_task(sim.run(), name="charger-sim"),
             asyncio.create_task(grid.run(), name="grid-sim"),
         ]
+        if scenario.pv_kwp > 0:
+            from simulators.home import HomeSimulator
+
+            home = HomeSimulator(
+                clock,
+                mqtt_host=cfg.mqtt.host,
+                mqtt_port=cfg.mqtt.port,
+                chargers=[sim],
+                timezone=scenario.timezone,
+                pv_kwp=scenario.pv_kwp,
+                publish_interval_s=60.0,
+                seed=scenario.seed,
+            )
+            tasks.append(asyncio.create_task(home.run(), name="home-sim"))
         try:
             await asyncio.wait_for(sim.booted.wait(), 10)
             await _say_mqtt(args, gw)

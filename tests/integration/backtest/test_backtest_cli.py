@@ -158,3 +158,60 @@ def test_short_gaps_are_filled_and_long_gaps_end_the_history() -> None:
     out = contiguous([slot(0, 0.1), slot(2, 0.3), slot(10, 0.5)], notes)
     assert [s.import_per_kwh for s in out] == [0.1, 0.1, 0.3]
     assert len(notes) == 2 and "ended there" in notes[1]
+
+
+def test_capture_of_the_perfect_foresight_gain_is_reported(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(
+        capsys, "--config", str(config), "--prices", str(YEARS["DE-LU"]), "--format", "csv",
+        "--from", "2024-03-01", "--to", "2024-04-15", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    names = [s["name"] for s in doc["strategies"]]
+    assert names == ["planner", "dumb", "cheapest", "perfect"]
+    perfect = doc["strategies"][3]
+    assert perfect["net_cost"] <= doc["strategies"][0]["net_cost"] + 1e-6  # nobody beats it
+    assert 0.5 < doc["perfect_foresight_capture"] <= 1.0
+
+
+HOME = Path(__file__).parents[3] / "v2g_gateway/data/home/de-potsdam-pv-household-2024.csv"
+
+
+def test_a_pv_home_through_the_site_plan(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = config.read_text().replace("[preferences]", "export_fixed_per_kwh = 0.08\n[preferences]")
+    config.write_text(text + "[home]\nmain_fuse_a = 25\n")
+    code, out, err = _run(
+        capsys, "--config", str(config), "--prices", str(YEARS["DE-LU"]), "--format", "csv",
+        "--from", "2024-06-01", "--to", "2024-06-30", "--home", str(HOME), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["home"] is True
+    by = {s["name"]: s for s in doc["strategies"]}
+    assert set(by) == {"planner", "dumb", "cheapest", "pv_surplus", "perfect"}
+    # the site plan beats evcc-style surplus charging and plain charging in a sunny June
+    assert doc["saving_vs_pv_surplus"] > 5.0 and doc["saving_vs_dumb"] > 5.0
+    assert doc["reserve_violations"] == 0 and doc["missed_departures"] == 0
+    s = doc["slots"][0]
+    assert {"load_kw", "pv_kw", "grid_import_kw", "grid_export_kw"} <= set(s)
+    for s in doc["slots"]:
+        net = s["load_kw"] - s["pv_kw"] + s["charge_kw"] - s["discharge_kw"]
+        assert s["grid_import_kw"] - s["grid_export_kw"] == pytest.approx(net, abs=1e-3)
+        assert s["grid_import_kw"] <= 25 * 230 * 3 / 1000 + 1e-3
+
+
+def test_a_bad_home_file_is_one_line(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "home.csv"
+    bad.write_text("start,load_w,pv_w\n2024-06-01T00:00Z,500,x\n2024-06-01T00:15Z,500,0\n")
+    code, _out, err = _run(
+        capsys, "--config", str(config), "--prices", str(YEARS["DE-LU"]), "--format", "csv",
+        "--home", str(bad),
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "line 2: pv_w 'x' is not a number" in err
