@@ -12,8 +12,9 @@ from v2g_gateway.web.money import Money
 from v2g_gateway.web.testdischarge import DischargeTests
 from v2g_gateway.web.views import Sources, note_view, status_view
 
-NEW_COOKIE = "v2g.new_cookie"  # request key: a session made for this request
-SESSION = "v2g.session"  # request key: the request's session, or None
+# A session made for this request (its cookie is set on the answer), and the request's session.
+NEW_COOKIE = web.RequestKey("v2g.new_cookie", str)
+SESSION = web.RequestKey("v2g.session", Session)
 
 
 class WebContext:

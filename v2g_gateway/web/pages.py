@@ -7,6 +7,7 @@ from the status JSON (`vehicles.<id>.` addresses one vehicle), so both render th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from html import escape
 from importlib import resources
 from typing import Any
@@ -330,20 +331,22 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     return web.Response(text=login_page(), content_type="text/html")
 
 
-class Static:
+def static_files() -> dict[str, bytes]:
     """The page's own files, read once from the package (no CDN, no external font)."""
+    root = resources.files("v2g_gateway.web") / "static"
+    return {
+        f.name: f.read_bytes()
+        for f in root.iterdir()
+        if "." + f.name.rsplit(".", 1)[-1] in STATIC_TYPES
+    }
 
-    def __init__(self) -> None:
-        root = resources.files("v2g_gateway.web") / "static"
-        self.files: dict[str, bytes] = {
-            f.name: f.read_bytes()
-            for f in root.iterdir()
-            if "." + f.name.rsplit(".", 1)[-1] in STATIC_TYPES
-        }
 
-    async def __call__(self, request: web.Request) -> web.Response:
+def static_handler() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    files = static_files()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        body = self.files.get(name)
+        body = files.get(name)
         if body is None:
             raise web.HTTPNotFound(reason=f"no file {name!r}")
         kind = STATIC_TYPES["." + name.rsplit(".", 1)[-1]]
@@ -351,9 +354,11 @@ class Static:
             body=body, content_type=kind, charset="utf-8", headers={"Cache-Control": "no-cache"}
         )
 
+    return serve
+
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/setup", setup)
     app.router.add_get("/login", login_form)
-    app.router.add_get("/static/{name}", Static())
+    app.router.add_get("/static/{name}", static_handler())

@@ -90,7 +90,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     session = ctx.sessions.get(request.cookies.get(COOKIE))
     if session is None and not ctx.password.required:
         session = ctx.new_session(request)  # loopback without a password: a session anyway
-    request[SESSION] = session
+    if session is not None:
+        request[SESSION] = session
     if not request.path.startswith(OPEN_PATHS):
         if session is None:
             if _is_api(request) or request.method != "GET":
