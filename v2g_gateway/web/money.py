@@ -73,7 +73,9 @@ class Money:
         if not rows:
             text = "nothing charged or discharged yet"
         else:
-            text = f"paid {words.money(net, cur)} net ({words.kwh(imp)} in, {words.kwh(exp)} out)"
+            verb = "paid" if net >= 0 else "earned"
+            text = f"{verb} {words.money(abs(net), cur)} net"
+            text += f" ({words.kwh(imp)} in, {words.kwh(exp)} out)"
             if saved is not None:
                 text += f"; {words.money(abs(saved), cur)} {'less' if saved >= 0 else 'more'}"
                 text += " than plain charging"

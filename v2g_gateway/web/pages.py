@@ -95,6 +95,10 @@ def _plan_rows(plan: dict[str, Any] | None, currency: str) -> str:
     )
 
 
+def _int(x: Any) -> str:
+    return "" if x is None else f"{float(x):.0f}"
+
+
 def _price(x: Any) -> str:
     return "" if x is None else f"{float(x):.3f}"
 
@@ -107,9 +111,9 @@ def _override_form(vid: str, v: dict[str, Any]) -> str:
         f'<form class="js-only action" data-api="/api/vehicles/{e(vid)}/override" data-vehicle="{e(vid)}">'
         "<fieldset><legend>Override the plan</legend>"
         f'<label>Charge to <input name="charge_soc" type="number" min="0" max="100" step="1" '
-        f'value="{e(v["target_soc_percent"] or v["max_soc_percent"])}" inputmode="numeric"> %</label>'
+        f'value="{_int(v["target_soc_percent"] or v["max_soc_percent"])}" inputmode="numeric"> %</label>'
         f'<label>Discharge down to <input name="discharge_soc" type="number" min="0" max="100" '
-        f'step="1" value="{e(v["reserve_soc_percent"])}" inputmode="numeric"> %</label>'
+        f'step="1" value="{_int(v["reserve_soc_percent"])}" inputmode="numeric"> %</label>'
         f'<label>For <select name="minutes">{durations}</select></label>'
         '<div class="buttons">'
         '<button name="action" value="charge_now">Charge now</button>'
@@ -128,7 +132,7 @@ def _pref_form(label: str, key: str, value: Any, vid: str | None, kind: str) -> 
     elif kind == "time":
         field = f'<input name="value" type="time" value="{e(value or "")}" data-empty="null">'
     else:
-        field = f'<input name="value" type="number" min="0" max="100" step="1" value="{e(value)}" inputmode="numeric">'
+        field = f'<input name="value" type="number" min="0" max="100" step="1" value="{_int(value)}" inputmode="numeric">'
     return (
         f'<form class="js-only pref" data-api="/api/preference" data-key="{e(key)}"{veh} '
         f'data-kind="{kind}"><label>{e(label)} {field}</label><button>Save</button>'

@@ -13,9 +13,10 @@ from typing import Any
 from v2g_gateway.dispatch.replanner import next_departure
 from v2g_gateway.model import VehicleState
 from v2g_gateway.web import words
-from v2g_gateway.web.views import Sources, slot_action
+from v2g_gateway.web.views import Sources, in_words, slot_action
 
 WINDOW = timedelta(hours=36)
+MIN_WINDOW = timedelta(hours=12)
 MAX_SLOTS = 200
 
 
@@ -56,22 +57,27 @@ def plan_view(src: Sources, vehicle_id: str) -> dict[str, Any] | None:
                 "soc_end_percent": round(100.0 * _f(s.get("soc_end_kwh")) / cap, 1),
                 "action": action,
                 "reason": reason,
-                "text": f"{action}"
-                + (f" {words.power(power_kw * 1000)}" if action != "waiting" else "")
-                + f": {reason}",
+                "text": in_words(
+                    action + (f" {words.power(power_kw * 1000)}" if action != "waiting" else ""),
+                    reason,
+                ),
             }
         )
         if len(slots) >= MAX_SLOTS:
             break
+    snap_v = src.store.vehicle_view(vehicle_id) or VehicleState(vehicle_id=vehicle_id)
+    dep = next_departure(cfg, src.policy, vcfg, snap_v, now)
+    # The chart ends a little after the departure the plan works towards, or after a day.
     start = now.replace(minute=0, second=0, microsecond=0)
-    end = max([start + timedelta(hours=24)] + [datetime.fromisoformat(s["end"]) for s in slots])
+    end = start + timedelta(hours=24)
+    if dep is not None and slots:
+        end = max(start + MIN_WINDOW, dep[0] + timedelta(hours=2))
     end = min(end, start + WINDOW)
+    slots = [s for s in slots if datetime.fromisoformat(s["start"]) < end]
     try:
         prices = list(src.prices.user_prices(start, end))
     except Exception:  # a price source problem shows as an empty chart, not an error page
         prices = []
-    snap_v = src.store.vehicle_view(vehicle_id) or VehicleState(vehicle_id=vehicle_id)
-    dep = next_departure(cfg, src.policy, vcfg, snap_v, now)
     return {
         "vehicle_id": vehicle_id,
         "currency": cur,

@@ -133,7 +133,7 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
     h = response.headers
     h.setdefault("Content-Security-Policy", CSP)
     h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "no-referrer")
+    h.setdefault("Referrer-Policy", "same-origin")  # no-referrer makes Origin "null"
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("Cache-Control", "no-store")
     return response

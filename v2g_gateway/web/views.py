@@ -115,6 +115,11 @@ def slot_action(slot: dict[str, Any]) -> str:
     return "waiting"
 
 
+def in_words(action: str, reason: str) -> str:
+    """'discharging: peak 0.38 EUR/kWh above break-even 0.21'; no 'waiting: waiting for ...'."""
+    return reason if reason.startswith(action[:5]) else f"{action}: {reason}"
+
+
 def plan_slot_at(plan: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
     for s in (plan or {}).get("slots", []):
         try:
@@ -158,7 +163,7 @@ def vehicle_view(
     elif snap.grid_outage:
         reason = "grid outage: the car backs up the home down to the outage floor"
     elif slot is not None:
-        reason = f"{slot_action(slot)}: {slot.get('reason') or 'plan'}"
+        reason = in_words(slot_action(slot), str(slot.get("reason") or "plan"))
     else:
         reason = "not plugged in" if not v.plugged else "no plan yet"
     name = " ".join(str(x) for x in (vcfg.make, vcfg.model) if x) or vcfg.id

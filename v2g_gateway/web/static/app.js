@@ -97,9 +97,11 @@
   const HOME_SERIES = [["pv_kw", "pv", "PV"], ["house_load_kw", "load", "house load"]];
 
   function drawChart(fig, p) {
-    const W = 640, L = 44, R = 36, PT = 8, PH = 100, GAP = 18, QH = 130, AX = 18;
-    const H = PT + PH + GAP + QH + AX;
     const box = fig.querySelector(".svg");
+    // Drawn at the width it is shown at, so its text stays readable on a phone.
+    const W = Math.max(300, Math.round(box.clientWidth || 640));
+    const L = 48, R = 38, PT = 16, PH = 90, GAP = 16, QH = 130, AX = 18;
+    const H = PT + PH + GAP + QH + AX;
     box.textContent = "";
     const prices = p.prices || [], slots = p.slots || [];
     if (!prices.length && !slots.length) {
@@ -121,7 +123,7 @@
     el("line", { class: "axis", x1: L, x2: W - R, y1: Y1(0), y2: Y1(0) }, svg);
     text(svg, L - 4, Y1(pmax) + 10, pmax.toFixed(2), "end");
     text(svg, L - 4, Y1(pmin), pmin.toFixed(2), "end");
-    text(svg, L - 4, PT + PH / 2, p.currency + "/kWh", "end").setAttribute("font-size", "9");
+    text(svg, L, PT - 4, "price " + p.currency + "/kWh");
     for (const [key, cls] of [["import_per_kwh", "imp"], ["export_per_kwh", "exp"]]) {
       let d = "";
       for (const x of prices) {
@@ -143,6 +145,7 @@
     const Y2 = (kw) => top + QH / 2 - (kw / kmax) * (QH / 2);
     const S = (pct) => top + QH - (pct / 100) * QH;
     el("line", { class: "axis", x1: L, x2: W - R, y1: Y2(0), y2: Y2(0) }, svg);
+    text(svg, L, top - 4, "power (charge up, discharge down) and SoC");
     text(svg, L - 4, top + 10, "+" + kmax.toFixed(0) + " kW", "end");
     text(svg, L - 4, top + QH, "-" + kmax.toFixed(0) + " kW", "end");
     text(svg, W - R + 4, S(100) + 10, "100%");
@@ -176,8 +179,9 @@
     el("line", { class: "now", x1: xn, x2: xn, y1: PT, y2: top + QH }, svg);
 
     // Hours along the bottom, in the gateway's time zone
-    const fmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZone: p.timezone });
-    const step = (t1 - t0) > 30 * 3600e3 ? 6 : 3;
+    const fmt = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: p.timezone });
+    const span = (t1 - t0) / 3600e3, perLabel = 60 / (W - L - R) * span;
+    const step = [1, 2, 3, 4, 6, 12].find((h) => h >= perLabel) || 24;
     for (let t = Math.ceil(t0 / 3600e3) * 3600e3; t <= t1; t += 3600e3) {
       const hour = Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: p.timezone }).format(t));
       if (hour % step) continue;
