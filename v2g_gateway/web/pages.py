@@ -19,6 +19,8 @@ from v2g_gateway.web.plan import plan_view
 from v2g_gateway.web.setup import setup_view
 
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+MAX_FULL_CARDS = 4  # beyond, one line per car (a fleet), each linking to its full card
+MAX_TABLE_ROWS = 48  # the plan table without JavaScript: the next 12 h of quarter-hours
 DURATIONS = ((30, "30 min"), (60, "1 h"), (120, "2 h"), (240, "4 h"), (480, "8 h"), (1440, "24 h"))
 
 
@@ -77,7 +79,7 @@ def _fact(label: str, path: str, value: Any) -> str:
 
 def _plan_rows(plan: dict[str, Any] | None, currency: str) -> str:
     rows = []
-    for s in (plan or {}).get("slots", []):
+    for s in (plan or {}).get("slots", [])[:MAX_TABLE_ROWS]:
         rows.append(
             f"<tr><td>{e(s['label'])}</td><td>{e(_price(s['import_per_kwh']))}</td>"
             f"<td>{e(_price(s['export_per_kwh']))}</td><td>{s['power_kw']:+.1f}</td>"
@@ -206,17 +208,35 @@ def _feed(notes: list[dict[str, Any]]) -> str:
     return f'<ol id="feed">{items}</ol>'
 
 
-def status_page(ctx: WebContext, csrf: str) -> str:
+def _compact_card(v: dict[str, Any]) -> str:
+    """One line per car when there are many: the whole card is one tap away."""
+    vid = v["vehicle_id"]
+    p = f"vehicles.{vid}."
+    return (
+        f'<section class="card compact" id="v-{e(vid)}"><h2><a href="/?vehicle={e(vid)}">'
+        f"{e(v['name'])}</a> <small>{e(v['charger_id'] or '')}</small></h2><p>"
+        f'<b data-b="{p}soc.percent_text">{e(v["soc"]["percent_text"])}</b> · '
+        f'<span data-b="{p}state_text">{e(v["state_text"])}</span> · '
+        f'<span data-b="{p}reason_now">{e(v["reason_now"])}</span></p></section>'
+    )
+
+
+def status_page(ctx: WebContext, csrf: str, only: str | None = None) -> str:
     from v2g_gateway.web.views import notifications_view
 
     st = ctx.status()
     cur = str(st["currency"])
     vehicles = st["vehicles"]
     assert isinstance(vehicles, list)
-    cards = (
-        "".join(_vehicle_card(v, plan_view(ctx.src, v["vehicle_id"]), cur) for v in vehicles)
-        or '<section class="card"><p>No vehicle in the config ([[vehicles]]).</p></section>'
-    )
+    if only is not None:
+        vehicles = [v for v in vehicles if v["vehicle_id"] == only]
+    if len(vehicles) > MAX_FULL_CARDS:
+        cards = "".join(_compact_card(v) for v in vehicles)
+    else:
+        cards = "".join(
+            _vehicle_card(v, plan_view(ctx.src, v["vehicle_id"]), cur) for v in vehicles
+        )
+    cards = cards or '<section class="card"><p>No such vehicle in the config.</p></section>'
     prefs = st["preferences"]
     money = st["money"]
     grid = st["grid"]
@@ -318,8 +338,9 @@ def _csrf(request: web.Request) -> str:
 
 
 async def index(request: web.Request) -> web.Response:
+    only = request.query.get("vehicle")
     return web.Response(
-        text=status_page(request.app[CTX], _csrf(request)), content_type="text/html"
+        text=status_page(request.app[CTX], _csrf(request), only), content_type="text/html"
     )
 
 

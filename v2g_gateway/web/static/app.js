@@ -67,7 +67,7 @@
     es.addEventListener("status", (ev) => {
       const st = JSON.parse(ev.data);
       bind(st);
-      for (const vid of st.changed_plans || []) loadPlan(vid);
+      for (const vid of st.changed_plans || []) if (plans[vid]) loadPlan(vid);
     });
     es.addEventListener("notification", (ev) => addNote(JSON.parse(ev.data)));
     es.onerror = async () => {
@@ -312,6 +312,19 @@
   });
 
   // ------------------------------------------------------------------ start
-  for (const fig of document.querySelectorAll("figure[data-chart]")) loadPlan(fig.dataset.chart);
+  // Charts load when they come into view (a page may list several cars).
+  const figs = document.querySelectorAll("figure[data-chart]");
+  if (window.IntersectionObserver) {
+    const seen = new IntersectionObserver((entries) => {
+      for (const en of entries) {
+        if (!en.isIntersecting) continue;
+        seen.unobserve(en.target);
+        loadPlan(en.target.dataset.chart);
+      }
+    }, { rootMargin: "200px" });
+    figs.forEach((f) => seen.observe(f));
+  } else {
+    figs.forEach((f) => loadPlan(f.dataset.chart));
+  }
   connect();
 })();
