@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import secrets
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ DEFAULT_SCENARIO = "default"
 CHARGER_ID = "demo-charger"
 RESERVE = 40.0
 SAMPLE_EVERY = timedelta(minutes=5)
+DEMO_WEB_PORT = 8080
 
 
 @dataclass
@@ -59,7 +61,19 @@ class DemoRun:
     last_soc: float | None = None
 
 
-def demo_config(scenario: Scenario, state_dir: Path, csv_file: Path, password: str) -> Config:
+def web_port(preferred: int = DEMO_WEB_PORT) -> int:
+    """The demo's web app port: 8080 when free, else any free one (two demos can run)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return 0
+    return preferred
+
+
+def demo_config(
+    scenario: Scenario, state_dir: Path, csv_file: Path, password: str, web_port: int = 0
+) -> Config:
     """A Dutch-style household: dynamic contract with net metering (export = import price).
 
     Net metering (the Dutch salderingsregeling, until 2027) credits an exported kWh at the full
@@ -117,6 +131,8 @@ def demo_config(scenario: Scenario, state_dir: Path, csv_file: Path, password: s
             },
             "outage": {"enabled": bool(scenario.outages), "mqtt_topic": "home/grid"},
             "mqtt": {"host": "127.0.0.1", "port": 1883, "topic_prefix": "v2g"},
+            # Loopback only, so no password: the page is for the person running the demo.
+            "web": {"host": "127.0.0.1", "port": web_port},
         }
         | pv_home(scenario, csv_file.parent / "pv.csv")
     )
@@ -154,7 +170,7 @@ async def _demo(args: argparse.Namespace) -> int:
         csv_file = Path(tmp) / "prices.csv"
         _price_csv(scenario, csv_file)
         password = secrets.token_urlsafe(18)
-        cfg = demo_config(scenario, Path(tmp) / "state", csv_file, password)
+        cfg = demo_config(scenario, Path(tmp) / "state", csv_file, password, web_port())
         gw = Gateway(cfg, clock)
         events = gw.store.notifications.subscribe()
         gw_task = asyncio.create_task(gw.run(), name="gateway")
@@ -197,6 +213,8 @@ async def _demo(args: argparse.Namespace) -> int:
         try:
             await asyncio.wait_for(sim.booted.wait(), 10)
             await _say_mqtt(args, gw)
+            if gw.web is not None:
+                print(f"web app: {gw.web.url} (open it while the demo runs)", flush=True)
 
             def on_event(e: Any) -> None:
                 if e.kind == "depart" and run.last_soc is not None:

@@ -190,7 +190,9 @@ class Replanner:
             if who.config is None:
                 continue
             try:
-                self._store.save_plan(k, now, _with_site(plans[k], site))
+                self._store.save_plan(
+                    k, now, _with_site(plans[k], site, pv_kw is not None, load_kw is not None)
+                )
             except StoreError as exc:  # the plan still drives dispatch; MQTT shows the old one
                 log.error("replan.not_saved", subject=k, error=str(exc))
             old = None if made is None else made.plans.get(k)
@@ -310,13 +312,14 @@ class Replanner:
         return ccfg.min_current_a * ccfg.voltage_v * (ccfg.phases or 3) / 1000.0
 
 
-def _with_site(p: Plan, site: SitePlan) -> dict[str, Any]:
-    """A vehicle's stored plan, each slot with what the home does then (for MQTT and the web)."""
+def _with_site(p: Plan, site: SitePlan, pv: bool, load: bool) -> dict[str, Any]:
+    """A vehicle's stored plan, each slot with what the home does then (for MQTT and the web);
+    PV and house load are null where the plan knew nothing of them."""
     doc = p.to_json()
     for s, j in zip(p.slots, doc["slots"], strict=True):
         home = site.slot_at(s.start)
-        j["pv_kw"] = None if home is None else round(home.pv_kw, 3)
-        j["house_load_kw"] = None if home is None else round(home.load_kw, 3)
+        j["pv_kw"] = None if home is None or not pv else round(home.pv_kw, 3)
+        j["house_load_kw"] = None if home is None or not load else round(home.load_kw, 3)
         j["grid_import_kw"] = None if home is None else round(home.import_kw, 3)
         j["grid_export_kw"] = None if home is None else round(home.export_kw, 3)
     doc["site"] = {
