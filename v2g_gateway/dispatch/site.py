@@ -191,6 +191,9 @@ class _Car:
             e_upper=np.full(n, e_upper),
             drive=drive,
             cost_d=wear - bonus,
+            # A bonus on discharge alone could be farmed by charging and discharging in the
+            # same slot (the meter nets them): it is paid on the net discharge only.
+            cost_c=bonus,
             floor_c=floor,
             surplus_c=surplus,
             cycle_blocks=cycles,

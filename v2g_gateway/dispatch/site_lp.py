@@ -40,6 +40,7 @@ class CarLp:
     e_upper: Vec
     drive: Vec  # kWh stored taken out per slot (trips); zeros in the daemon
     cost_d: Vec  # per kWh at the meter: wear minus any priority bonus
+    cost_c: Vec  # per kWh at the meter: the same bonus, so it pays only on the net discharge
     floor_c: Vec  # soft minimum charge power (kW)
     surplus_c: Vec  # 1 where this car's charge must come from PV surplus (plus floor_c)
     cycle_blocks: tuple[tuple[int, int, float], ...]
@@ -148,7 +149,7 @@ def solve_site(lp: SiteLp) -> SiteResult:
     for k, car in enumerate(lp.cars):
         b = k * k_cols
         c0, d0, e0, m0, t1, t2 = b, b + n, b + 2 * n, b + 3 * n, b + 4 * n, b + 4 * n + 1
-        cost[c0 : c0 + n] = tie * h
+        cost[c0 : c0 + n] = (car.cost_c + tie) * h
         cost[d0 : d0 + n] = (car.cost_d + tie) * h
         cost[m0 : m0 + n] = MIN_PENALTY * h
         cost[t1] = -car.end_grid

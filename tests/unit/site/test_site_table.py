@@ -206,3 +206,14 @@ def test_duplicate_cars_are_refused() -> None:
     prices = slots([0.3, 0.3])
     with pytest.raises(PlanError, match="duplicate"):
         plan_site(site(prices, [car(2), car(2)]))
+
+
+def test_a_low_spike_threshold_discharges_and_cannot_be_farmed() -> None:
+    # a threshold under every price makes every slot a discharge slot; its bonus must not pay
+    # for charging and discharging in the same slot (the meter nets them to nothing)
+    prices = slots([0.30, 0.30, 0.30], [0.25, 0.25, 0.25])
+    p = plan_site(site(prices, [car(3, soc_kwh=50.0)], spike_threshold_per_kwh=0.01))
+    c = p.cars["car"]
+    assert c.slots[0].discharge_kw == pytest.approx(10.0, abs=1e-3)
+    assert all(not (s.charge_kw > 1e-3 and s.discharge_kw > 1e-3) for s in c.slots)
+    assert "at or above your threshold" in c.slots[0].reason
