@@ -34,6 +34,7 @@ from v2g_gateway.mqtt.bridge import MqttBridge
 from v2g_gateway.prices.pushed import parse_pushed_series
 from v2g_gateway.prices.service import PriceService
 from v2g_gateway.sdnotify import SdNotifier
+from v2g_gateway.startup import bind_error, charger_urls, check_state_dir
 from v2g_gateway.store import Store
 
 log = structlog.get_logger(__name__)
@@ -48,6 +49,7 @@ class Gateway:
     def __init__(self, cfg: Config, clock: Clock | None = None, *, mqtt: bool = True) -> None:
         self.cfg = cfg
         self.clock: Clock = clock or SystemClock()
+        check_state_dir(cfg)  # one line naming gateway.state_dir, not a sqlite error
         self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg)
         self.policy = Policy(cfg, self.store, self.clock)
         self.csms = CsmsServer(cfg, self.store.apply, self.clock, ready=lambda: self.store.healthy)
@@ -175,7 +177,10 @@ class Gateway:
         """Run until `stop` is set; then shut everything down and return."""
         notifier = SdNotifier()
         try:
-            await self.csms.start()
+            try:
+                await self.csms.start()
+            except OSError as exc:
+                raise bind_error(self.cfg, exc) from None
             self.prune_history()
             log.info(
                 "gateway.started",
@@ -183,6 +188,7 @@ class Gateway:
                 ocpp_port=self.csms.port,
                 version=__version__,
             )
+            self._log_charger_urls()
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     self._task(tg, self.controller.run(), "dispatch"),
@@ -211,6 +217,20 @@ class Gateway:
                     t.cancel()
         finally:
             await self.close()
+
+    def _log_charger_urls(self) -> None:
+        """Say what to type into each charger: the answer to 'what is my CSMS URL?'."""
+        for u in charger_urls(self.cfg, self.csms.port):
+            log.info(
+                f"charger {u.charger_id}: enter {u.url} (or {u.base_url} where the charger adds "
+                f"its id), security profile {u.security_profile}, {u.auth}",
+                charger_id=u.charger_id,
+                url=u.url,
+                base_url=u.base_url,
+                security_profile=u.security_profile,
+            )
+        if not self.cfg.chargers:
+            log.warning("no [[chargers]] in the config: every charger will be refused")
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
