@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--output", default="demo-output", help="folder for the picture and summary")
     demo.add_argument("--quiet", action="store_true", help="no progress line")
+    demo.add_argument(
+        "--mqtt",
+        metavar="HOST[:PORT]",
+        default=None,
+        help="publish the demo on this broker (Home Assistant sees it); its retained topics are "
+        "removed at the end. Default: no broker",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     for name in _PLUGINS:

@@ -32,6 +32,9 @@ def test_week_scenario_has_outage_and_demand_response() -> None:
     assert "outage" in kinds and "restore" in kinds and "dr_start" in kinds
     events = timeline(sc, ["garage"])
     assert events == sorted(events, key=lambda e: e.at)
+    announce = next(e for e in events if e.kind == "dr_announce")
+    start = next(e for e in events if e.kind == "dr_start")
+    assert (start.at - announce.at).total_seconds() == 180 * 60  # notice_minutes
 
 
 BASE = {"name": "t", "start": "2024-10-06", "arrivals": [{"time": "17:30", "soc_percent": 50}]}
