@@ -31,6 +31,7 @@ from v2g_gateway.errors import PriceError
 from v2g_gateway.grid import OutageDetector
 from v2g_gateway.model import CommandResult, CommandStatus, Notification, UserPriceSlot
 from v2g_gateway.mqtt.bridge import MqttBridge
+from v2g_gateway.prices.label import source_label
 from v2g_gateway.prices.pushed import parse_pushed_series
 from v2g_gateway.prices.service import PriceService
 from v2g_gateway.sdnotify import SdNotifier
@@ -149,6 +150,7 @@ class Gateway:
         return {
             "state": st.state,
             "source": st.source,
+            "label": source_label(self.cfg.prices),
             "covered_until": None if st.covered_until is None else st.covered_until.isoformat(),
             "last_success": None if st.last_success is None else st.last_success.isoformat(),
             "last_error": st.last_error,
