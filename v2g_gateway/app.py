@@ -35,7 +35,7 @@ from v2g_gateway.prices.label import source_label
 from v2g_gateway.prices.pushed import parse_pushed_series
 from v2g_gateway.prices.service import PriceService
 from v2g_gateway.sdnotify import SdNotifier
-from v2g_gateway.startup import bind_error, charger_urls, check_state_dir
+from v2g_gateway.startup import bind_error, charger_urls, check_state_dir, url_message
 from v2g_gateway.store import Store
 
 log = structlog.get_logger(__name__)
@@ -224,8 +224,7 @@ class Gateway:
         """Say what to type into each charger: the answer to 'what is my CSMS URL?'."""
         for u in charger_urls(self.cfg, self.csms.port):
             log.info(
-                f"charger {u.charger_id}: enter {u.url} (or {u.base_url} where the charger adds "
-                f"its id), security profile {u.security_profile}, {u.auth}",
+                url_message(u),
                 charger_id=u.charger_id,
                 url=u.url,
                 base_url=u.base_url,

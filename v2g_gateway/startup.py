@@ -83,6 +83,14 @@ class ChargerUrl:
     auth: str
 
 
+def url_message(u: ChargerUrl) -> str:
+    """The log line that answers 'what do I enter in the charger?'."""
+    return (
+        f"charger {u.charger_id}: enter {u.url} (or {u.base_url} where the charger adds its id), "
+        f"security profile {u.security_profile}, {u.auth}"
+    )
+
+
 def _addresses(host: str) -> list[str]:
     """Addresses a charger on the LAN can reach us at: the bound one, or this machine's own."""
     if host not in _WILDCARDS:
