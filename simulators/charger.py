@@ -142,6 +142,7 @@ class SimulatedCharger:
         self.booted = asyncio.Event()
         self.disconnected = asyncio.Event()  # set whenever a session has ended
         self.profiles: list[dict[str, Any]] = []  # every SetChargingProfile request received
+        self._restart_transactions = False
         self.installed: list[InstalledProfile] = []
         self.sent_messages = 0
         self.latencies_s: list[float] = []  # round trip of every CALL this charger made
@@ -300,6 +301,11 @@ class SimulatedCharger:
         self.booted.set()
         for evse in self._evses.values():
             await self._call(cp, self._status(evse))
+        if self._restart_transactions:
+            self._restart_transactions = False
+            for evse in self._evses.values():
+                if evse.ev is not None and evse.tx_id is None:
+                    self._start_transaction(evse, evse.id_token or "car-token", "EVDetected")
         await asyncio.gather(self._sender(cp), self._heartbeat(cp, interval))
 
     async def _boot(self, cp: Session) -> int:
@@ -814,8 +820,17 @@ class SimulatedCharger:
             return self._evses.get(evse_id)
         return next((e for e in self._evses.values() if e.ev is not None), None)
 
-    async def reset(self) -> None:
-        self._boot_reason = "RemoteReset"
+    async def reset(self, *, power_cut: bool = False) -> None:
+        """Reboot. With `power_cut` the charger forgets its transactions and profiles, as after
+        a power cut, and starts a new transaction for a car still plugged in once it is back."""
+        self._boot_reason = "PowerUp" if power_cut else "RemoteReset"
+        if power_cut:
+            self.installed = []
+            for evse in self._evses.values():
+                evse.tx_id = None
+                evse.tx_start = None
+                evse.power_w = 0.0
+            self._restart_transactions = True
         if self._session is not None:
             await self._session.connection.close()
 

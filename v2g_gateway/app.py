@@ -51,7 +51,7 @@ class Gateway:
         self.cfg = cfg
         self.clock: Clock = clock or SystemClock()
         check_state_dir(cfg)  # one line naming gateway.state_dir, not a sqlite error
-        self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg)
+        self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg, self.clock)
         self.policy = Policy(cfg, self.store, self.clock)
         self.csms = CsmsServer(cfg, self.store.apply, self.clock, ready=lambda: self.store.healthy)
         self._http = httpx.AsyncClient(timeout=20.0, follow_redirects=True)

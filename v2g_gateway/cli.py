@@ -23,6 +23,7 @@ _PLUGINS = (
     "v2g_gateway.cli_prices",
     "v2g_gateway.cli_backtest",
     "v2g_gateway.cli_ocpp",
+    "v2g_gateway.cli_charger",
 )
 
 

@@ -346,6 +346,18 @@ class Config(Section):
             min(c.max_discharge_w if c else 0.0, car_d),
         )
 
+    def default_vehicle(self, charger_id: str) -> VehicleSection | None:
+        """The car a charger has when nothing identifies it: the vehicle whose `charger` is this
+        one, else, with a single charger configured, the one vehicle that names no charger.
+        Anything else plugged in there is a guest (charged by price, never discharged)."""
+        homed = [v for v in self.vehicles if v.charger == charger_id]
+        if homed:
+            return homed[0]
+        unhomed = [v for v in self.vehicles if v.charger is None]
+        if len(self.chargers) <= 1 and len(unhomed) == 1:
+            return unhomed[0]
+        return None
+
     def vehicle_for(self, charger_id: str, id_token: str | None = None) -> VehicleSection | None:
         """Which configured vehicle is at this charger: by id token, then by home charger."""
         if id_token:

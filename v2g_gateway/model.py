@@ -13,6 +13,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from v2g_gateway.capability import DischargeCapability
+from v2g_gateway.soc import PlugSession, SocReading
+
 # --------------------------------------------------------------------------------------------
 # Prices
 
@@ -112,6 +115,7 @@ class MeterSample:
     energy_export_wh: float | None = None
     voltage_v: float | None = None  # lowest phase voltage when reported per phase
     current_a: float | None = None
+    offline: bool = False  # replayed from the charger's offline queue: a reading of the past
 
 
 class TransactionEventType(StrEnum):
@@ -263,6 +267,7 @@ class EvseState:
     energy_export_wh: float | None = None
     voltage_v: float | None = None
     updated_at: datetime | None = None
+    session: PlugSession | None = None  # who is plugged in now; None = nobody (or unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,30 +280,59 @@ class ChargerState:
     serial: str | None = None
     firmware: str | None = None
     booted_at: datetime | None = None
-    supports_discharge: bool | None = None  # None = not yet known
+    connected_at: datetime | None = None  # this connection's start (not persisted)
+    discharge: DischargeCapability = field(default_factory=DischargeCapability)
     capabilities: dict[str, Any] = field(default_factory=dict)
     evses: dict[int, EvseState] = field(default_factory=dict)
+
+    @property
+    def supports_discharge(self) -> bool | None:
+        """For display: True worked, False refused (retried later), None not yet known."""
+        return self.discharge.supports
 
 
 @dataclass(frozen=True, slots=True)
 class VehicleState:
+    """A configured vehicle as the store knows it. `session` is the plug-in it is bound to (at
+    most one, and an EVSE has at most one vehicle); its SoC is only the SoC of that session."""
+
     vehicle_id: str
     charger_id: str | None = None
     evse_id: int | None = None
     plugged: bool = False
-    soc_percent: float | None = None
-    soc_at: datetime | None = None
+    session: PlugSession | None = None
     power_w: float | None = None
     capacity_wh: float | None = None
     departure_time: datetime | None = None
     energy_request_wh: float | None = None
+    last_soc: SocReading | None = None  # the latest reading of any session or topic (display)
 
-    def soc_fresh(self, now: datetime, max_age: timedelta) -> bool:
-        return (
-            self.soc_percent is not None
-            and self.soc_at is not None
-            and now - self.soc_at <= max_age
-        )
+    @property
+    def soc(self) -> SocReading | None:
+        """The current plug session's latest reading (None: unplugged, or none yet)."""
+        return None if self.session is None else self.session.soc
+
+    def usable_soc(self, mono_now: float, max_age: timedelta) -> SocReading | None:
+        """The reading dispatch may act on: fresh, of known age, of this plug session."""
+        r = self.soc
+        sid = None if self.session is None else self.session.session_id
+        return r if r is not None and r.usable(mono_now, max_age, sid) else None
+
+    @property
+    def shown_soc(self) -> SocReading | None:
+        """What to show a user: this session's reading, else the last one known."""
+        return self.soc or self.last_soc
+
+    @property
+    def soc_percent(self) -> float | None:
+        """Display only (dispatch uses `usable_soc`)."""
+        r = self.shown_soc
+        return None if r is None else r.percent
+
+    @property
+    def soc_at(self) -> datetime | None:
+        r = self.shown_soc
+        return None if r is None else r.received_at
 
 
 class OverrideKind(StrEnum):
@@ -328,10 +362,20 @@ class Override:
     created_at: datetime
     expires_at: datetime
     target_soc_percent: float | None = None  # charge up to / discharge down to
-    power_w: float | None = None
+    power_w: float | None = None  # a magnitude: charge now charges at it, discharge now gives it
+
+    def __post_init__(self) -> None:
+        # The sign belongs to the kind, never to the number: a negative charge-now power must
+        # not become a discharge labelled "charge".
+        if self.power_w is not None and not self.power_w > 0:
+            raise ValueError(f"{self.kind.value} power_w must be positive, got {self.power_w!r}")
+        if self.power_w is not None and self.kind in (OverrideKind.HOLD, OverrideKind.RELEASE):
+            raise ValueError(f"{self.kind.value} takes no power_w")
 
     def active(self, now: datetime) -> bool:
-        return self.created_at <= now < self.expires_at
+        """Until its expiry, whatever the wall clock did since it was made (a clock stepped
+        back must not suspend it)."""
+        return now < self.expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +387,8 @@ class Snapshot:
     vehicles: dict[str, VehicleState]
     overrides: tuple[Override, ...] = ()
     grid_outage: bool = False
+    taken_mono: float = 0.0  # the gateway's monotonic clock then (SoC ages are measured on it)
+    dispatch: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,11 +28,11 @@ def kinds(gw: Gateway) -> list[str]:
 
 
 def limits(sim: Any) -> list[float]:
+    """The limit each profile starts with: what the charger does at once (every profile ends
+    with a non-negative tail)."""
     return [
-        per["limit"]
+        p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
         for p in sim.profiles
-        for sched in p["chargingProfile"]["chargingSchedule"]
-        for per in sched["chargingSchedulePeriod"]
     ]
 
 
@@ -91,19 +91,38 @@ async def test_charge_now_override_from_mqtt_wins_over_the_peak(
         assert sim.power_w() >= 0  # and no discharge while the override holds, peak or not
 
 
-async def test_reboot_reapplies_the_active_profile(tmp_path: Path, mosquitto: Any) -> None:
+async def test_reboot_mid_discharge_never_reuses_the_lost_transaction(
+    tmp_path: Path, mosquitto: Any
+) -> None:
     clock = AcceleratedClock(PEAK, speed=360)
     cfg = skeleton_config(tmp_path / "state", mosquitto.port)
     async with running(Gateway(cfg, clock)) as gw, simulating(charger(gw, clock)) as sim:
         await sim.plug_in(car(60.0))
         await step_until(sim, lambda: sim.power_w() < 0, "discharge never started", 3600)
+        lost = sim.transaction_id()
         before = len(sim.profiles)
         boots = sim.connects
-        await sim.reset()
+        await sim.reset(power_cut=True)  # the charger forgets its transaction and profiles
         await step_until(sim, lambda: sim.connects > boots, "charger never came back", 3600)
         await step_until(sim, lambda: len(sim.profiles) > before, "profile not re-applied", 3600)
-        assert limits(sim)[-1] < 0
-        # ...and not resent while nothing changes (one renewal at most in five minutes).
+        await step_until(sim, lambda: sim.transaction_id() is not None, "no new transaction", 600)
+        await follow(sim, 120)
+        after = [p["chargingProfile"] for p in sim.profiles[before:]]
+        # The TxProfile of the transaction the charger lost is never re-applied: at most one,
+        # decided before the reboot and in flight across it, reaches the charger (which
+        # refuses it); then a default profile until the charger reports its new transaction,
+        # then that one's.
+        stale = [i for i, p in enumerate(after) if p.get("transactionId") == lost]
+        assert stale in ([], [0]), after
+        new_tx = sim.transaction_id()
+        assert new_tx is not None and new_tx != lost
+        assert all(
+            p["chargingProfilePurpose"] == "TxDefaultProfile" or p["transactionId"] == new_tx
+            for p in after[len(stale) :]
+        )
+        # The new plug session gets its own reading, and discharging resumes.
+        await step_until(sim, lambda: sim.power_w() < 0, "discharge never resumed", 3600)
+        # ...and is not resent while nothing changes (one renewal at most in five minutes).
         count = len(sim.profiles)
         await follow(sim, 300)
         assert len(sim.profiles) - count <= 1

@@ -10,6 +10,7 @@ from e2e_helpers import running, skeleton_config
 
 from v2g_gateway.app import STATE_FILE, Gateway
 from v2g_gateway.clock import ManualClock
+from v2g_gateway.model import ConnectorStatus, ConnectorStatusChanged, MeterSample
 from v2g_gateway.store import Store
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -22,9 +23,13 @@ async def test_history_older_than_history_days_is_dropped_at_start(tmp_path: Pat
         gateway={"state_dir": str(tmp_path), "timezone": "Europe/Berlin", "history_days": 30},
         mqtt={"enabled": False},
     )
-    store = Store.open(tmp_path / STATE_FILE, cfg)
+    clock = ManualClock(NOW - timedelta(days=45))
+    store = Store.open(tmp_path / STATE_FILE, cfg, clock)
     for days in (45, 29, 1):
-        store.record_soc("car", 50.0 + days, NOW - timedelta(days=days), "mqtt", publish=False)
+        await clock.set(NOW - timedelta(days=days))
+        store.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.OCCUPIED, clock.now()))
+        store.apply(MeterSample("garage", 1, clock.now(), soc_percent=50.0 + days))
+        store.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.AVAILABLE, clock.now()))
     store.close()
 
     async with running(Gateway(cfg, ManualClock(NOW))) as gw:

@@ -51,11 +51,11 @@ def note(gw: Gateway, kind: str) -> dict[str, Any]:
 
 
 def limits(sim: SimulatedCharger) -> list[float]:
+    """The limit each profile starts with: what the charger does at once (every profile ends
+    with a non-negative tail)."""
     return [
-        per["limit"]
+        p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
         for p in sim.profiles
-        for sched in p["chargingProfile"]["chargingSchedule"]
-        for per in sched["chargingSchedulePeriod"]
     ]
 
 

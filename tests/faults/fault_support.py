@@ -148,7 +148,8 @@ class SteppingClock(ManualClock):
         await asyncio.wait_for(self._asleep.wait(), limit_s)
         self._asleep.clear()
         when = min(self.wakeups)
-        await self.set(max(when, self.now()))
+        # Time passing (wall and monotonic), not a step of the wall clock.
+        await self.advance(max(0.0, (when - self.now()).total_seconds()))
         return when
 
 

@@ -20,10 +20,10 @@ from websockets.exceptions import ConnectionClosed
 
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config
-from v2g_gateway.csms.profiles import discharges, ocpp_profile
+from v2g_gateway.csms.profiles import ocpp_profile
+from v2g_gateway.dispatch.gate import GatedProfile
 from v2g_gateway.errors import ChargerOffline, CommandRejected, CommandTimeout, OcppCommandError
 from v2g_gateway.model import (
-    ChargerCapability,
     ChargerEvent,
     ChargingProfileSpec,
     CommandResult,
@@ -129,7 +129,7 @@ class Commands:
                 if exc.code in ("NotImplemented", "NotSupported")
                 else CommandStatus.ERROR
             )
-            result = CommandResult(status, exc.detail)
+            result = CommandResult(status, exc.detail, {"callError": exc.code})
         except OcppCommandError as exc:
             result = CommandResult(CommandStatus.ERROR, exc.detail)
         else:
@@ -155,33 +155,20 @@ class Commands:
         """The last profile the charger accepted on this EVSE (dispatch skips identical ones)."""
         return self._last_profile.get((charger_id, evse_id))
 
-    async def set_charging_profile(self, spec: ChargingProfileSpec) -> CommandResult:
+    async def set_charging_profile(self, profile: GatedProfile) -> CommandResult:
+        """Send a profile that passed the safety gate (no other kind can be sent)."""
+        spec = profile.spec
         try:
-            profile = ocpp_profile(spec)
+            ocpp = ocpp_profile(spec)
         except ValueError as exc:
             return CommandResult(CommandStatus.ERROR, str(exc))
         result = await self._run(
             spec.charger_id,
             "SetChargingProfile",
-            {"evseId": spec.evse_id, "chargingProfile": profile},
+            {"evseId": spec.evse_id, "chargingProfile": ocpp},
         )
         if result.ok:
             self._last_profile[(spec.charger_id, spec.evse_id)] = spec
-        if discharges(spec) and result.status in (
-            CommandStatus.ACCEPTED,
-            CommandStatus.REJECTED,
-            CommandStatus.NOT_IMPLEMENTED,
-        ):
-            self._sink(
-                ChargerCapability(
-                    charger_id=spec.charger_id,
-                    at=self._clock.now(),
-                    name="discharge",
-                    value=result.ok,
-                    detail=f"SetChargingProfile with a negative limit: {result.status.value}"
-                    + (f" ({result.detail})" if result.detail else ""),
-                )
-            )
         return result
 
     async def clear_charging_profile(

@@ -8,7 +8,7 @@ leave out the EVSE, so the EVSE of each transaction is remembered.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -84,7 +84,8 @@ class TransactionTracker:
         )
         out: list[TransactionChanged | MeterSample] = [changed]
         for mv in payload.get("meterValue", ()):
-            out.append(sample_from(self.charger_id, evse_id, mv, tx_id))
+            sample = sample_from(self.charger_id, evse_id, mv, tx_id)
+            out.append(replace(sample, offline=True) if changed.offline else sample)
         return out
 
     def mark(self, payload: dict[str, Any], evse_id: int) -> None:

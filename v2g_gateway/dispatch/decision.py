@@ -1,23 +1,22 @@
-"""What one EVSE should do right now: a pure function, so the safety rules are testable by table.
+"""What one EVSE should do right now: a pure table of rules, one small function per situation.
 
-The planner decides the economics; this module is the last gate before a command leaves, and it
-alone enforces DESIGN.md section 4: no discharge below the reserve (or the outage floor), with
-unknown or stale SoC, with unknown prices outside an outage, or against a user override.
+The planner decides the economics; this decides the mode, the power and the floor. The safety
+gate (gate.py) then bounds what is sent, so a wrong row here can cost money but never the
+reserve. Order: unplugged, then a user override, then an outage, then unknown prices, then the
+plan, then the rules without a plan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
-from v2g_gateway.model import Override, OverrideKind, UserPriceSlot, VehicleState
+from v2g_gateway.dispatch.gate import FLOOR_MARGIN_PERCENT
+from v2g_gateway.model import Override, OverrideKind, UserPriceSlot
 
 # Below this a planned power is noise from the LP averaging a slot; chargers cannot hold it.
 MIN_PLANNED_W = 100.0
-# Stop this far above the floor: SoC arrives in steps, the car keeps discharging until the
-# charger obeys, and a reserve is a promise.
-FLOOR_MARGIN_PERCENT = 0.5
 
 
 class Mode(StrEnum):
@@ -31,24 +30,27 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Inputs:
+    """One EVSE's situation. `soc` is the conservative estimate of a fresh reading of the
+    current plug session, or None; nothing here may discharge on None."""
+
     now: datetime
-    vehicle: VehicleState
-    capacity_kwh: float
+    plugged: bool
+    soc: float | None
     reserve_percent: float
     max_soc_percent: float
     max_charge_w: float
     max_discharge_w: float
-    can_discharge: bool  # charger and car both able, V2G on
-    soc_max_age: timedelta
+    can_discharge: bool  # charger and car able, V2G on, identified car (not a guest)
     price: UserPriceSlot | None  # the slot containing now; None = unknown
     discharge_above_per_kwh: float | None
     planned_w: float | None = None  # from the planner, when there is a plan for this slot
-    min_discharge_w: float = 0.0  # the charger cannot discharge more gently than this
     plan_reason: str | None = None
+    min_discharge_w: float = 0.0
     override: Override | None = None
     outage: bool = False
     outage_floor_percent: float = 20.0
     backup_w: float = 0.0
+    guest: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,117 +58,112 @@ class Decision:
     mode: Mode
     limit_w: float  # signed; negative = discharge
     reason: str
+    floor_percent: float = 100.0  # a discharge must stop above this
 
 
-def estimated_soc(v: VehicleState, now: datetime, capacity_kwh: float) -> float | None:
-    """The lower of the last reading and that reading moved by the power since, for safety."""
-    if v.soc_percent is None or v.soc_at is None:
+def _charge_w(x: Inputs) -> float:
+    full = x.soc is not None and x.soc >= x.max_soc_percent
+    return 0.0 if full else x.max_charge_w
+
+
+def _above(x: Inputs, floor: float) -> bool:
+    return x.soc is not None and x.soc > floor + FLOOR_MARGIN_PERCENT
+
+
+def _discharge(x: Inputs, floor: float, power: float, mode: Mode, why: str) -> Decision | None:
+    """A discharge if everything allows it; the gate still bounds its energy."""
+    if not x.can_discharge or power <= 0 or not _above(x, floor):
         return None
-    if not v.power_w or capacity_kwh <= 0:
-        return v.soc_percent
-    hours = max(0.0, (now - v.soc_at).total_seconds() / 3600.0)
-    moved = v.soc_percent + v.power_w * hours / (capacity_kwh * 10.0)  # W*h / (kWh*1000) * 100
-    return min(v.soc_percent, moved)
+    return Decision(mode, -min(power, x.max_discharge_w), why, floor)
+
+
+def _blocked(x: Inputs, floor: float, which: str = "floor") -> str:
+    if x.guest:
+        return "guest car (not identified): never discharged"
+    if not x.can_discharge:
+        return "the charger or car cannot discharge now"
+    if x.soc is None:
+        return "SoC unknown"
+    return f"SoC at the {which} {floor:g} %"
+
+
+def _override(x: Inputs, o: Override) -> Decision:
+    if o.kind == OverrideKind.HOLD:
+        return Decision(Mode.HOLD, 0.0, "held at 0 W by the user (pause)")
+    if o.kind == OverrideKind.RELEASE:
+        return Decision(Mode.RELEASE, 0.0, "control released to the charger by the user")
+    if o.kind == OverrideKind.CHARGE_NOW:
+        target = o.target_soc_percent if o.target_soc_percent is not None else 100.0
+        if x.soc is not None and x.soc >= min(target, x.max_soc_percent):
+            return Decision(Mode.HOLD, 0.0, f"charge-now target {target:g} % reached")
+        power = min(o.power_w or x.max_charge_w, x.max_charge_w)
+        return Decision(Mode.CHARGE, max(0.0, power), f"charge now (user) to {target:g} %")
+    floor = max(
+        o.target_soc_percent or 0.0, x.outage_floor_percent if x.outage else x.reserve_percent
+    )
+    d = _discharge(x, floor, o.power_w or x.max_discharge_w, Mode.DISCHARGE, "discharge now (user)")
+    if d is not None:
+        return d
+    return Decision(Mode.HOLD, 0.0, f"discharge now (user) stopped: {_blocked(x, floor)}")
+
+
+def _outage(x: Inputs) -> Decision:
+    floor = x.outage_floor_percent
+    d = _discharge(x, floor, x.backup_w, Mode.BACKUP, "grid outage: powering the home")
+    if d is not None:
+        return d
+    return Decision(Mode.HOLD, 0.0, f"grid outage, no backup: {_blocked(x, floor, 'outage floor')}")
+
+
+def _planned(x: Inputs, planned_w: float) -> Decision:
+    reason = x.plan_reason or "plan"
+    if -max(MIN_PLANNED_W, x.min_discharge_w) < planned_w < MIN_PLANNED_W:
+        return Decision(Mode.HOLD, 0.0, x.plan_reason or "plan: wait")
+    if planned_w < 0:
+        d = _discharge(x, x.reserve_percent, -planned_w, Mode.DISCHARGE, reason)
+        if d is not None:
+            return d
+        why = _blocked(x, x.reserve_percent, "reserve")
+        return Decision(Mode.HOLD, 0.0, f"planned discharge blocked: {why}")
+    charge = min(planned_w, _charge_w(x))
+    if charge <= 0:
+        return Decision(Mode.HOLD, 0.0, f"full ({x.max_soc_percent:g} %)")
+    return Decision(Mode.CHARGE, charge, reason)
+
+
+def _unplanned(x: Inputs, price: UserPriceSlot) -> Decision:
+    """No plan for now (planner failed, or none yet): simple rules, never careless."""
+    if x.soc is not None and x.soc < x.reserve_percent:
+        return Decision(Mode.CHARGE, _charge_w(x), f"below the reserve of {x.reserve_percent:g} %")
+    threshold = x.discharge_above_per_kwh
+    if threshold is not None and price.export_per_kwh >= threshold:
+        why = f"export price {price.export_per_kwh:.3f} at or above {threshold:.3f} per kWh"
+        d = _discharge(x, x.reserve_percent, x.max_discharge_w, Mode.DISCHARGE, why)
+        if d is not None:
+            return d
+        return Decision(
+            Mode.HOLD, 0.0, f"price spike, no discharge: {_blocked(x, x.reserve_percent)}"
+        )
+    if x.soc is None:
+        # Without a SoC and without a plan there is no way to know what the car needs: charge,
+        # but only while the price is below the spike threshold (the plan normally decides).
+        return Decision(Mode.CHARGE, x.max_charge_w, "SoC unknown, no plan: charging")
+    if _charge_w(x) == 0.0:
+        return Decision(Mode.HOLD, 0.0, f"full ({x.max_soc_percent:g} %)")
+    return Decision(Mode.CHARGE, _charge_w(x), "charging")
 
 
 def decide(x: Inputs) -> Decision:
-    v = x.vehicle
-    if not v.plugged:
+    if not x.plugged:
         return Decision(Mode.IDLE, 0.0, "not plugged in")
-    soc_known = v.soc_fresh(x.now, x.soc_max_age)
-    soc = v.soc_percent if soc_known else None
-    # Floors are checked against the conservative estimate: the reading may be minutes old.
-    soc_low = estimated_soc(v, x.now, x.capacity_kwh) if soc_known else None
-    charge_w = x.max_charge_w
-    if soc is not None and soc >= x.max_soc_percent:
-        charge_w = 0.0
-
-    def discharge(floor: float, power: float, mode: Mode, why: str) -> Decision | None:
-        if soc_low is None:
-            return None
-        if not x.can_discharge or power <= 0:
-            return None
-        if soc_low <= floor + FLOOR_MARGIN_PERCENT:
-            return None
-        return Decision(mode, -min(power, x.max_discharge_w), why)
-
-    o = x.override
-    if o is not None and o.active(x.now):
-        if o.kind == OverrideKind.HOLD:
-            return Decision(Mode.HOLD, 0.0, "held at 0 W by the user (pause)")
-        if o.kind == OverrideKind.RELEASE:
-            return Decision(Mode.RELEASE, 0.0, "control released to the charger by the user")
-        if o.kind == OverrideKind.CHARGE_NOW:
-            target = o.target_soc_percent if o.target_soc_percent is not None else 100.0
-            if soc is not None and soc >= min(target, x.max_soc_percent):
-                return Decision(Mode.HOLD, 0.0, f"charge-now target {target:g} % reached")
-            return Decision(
-                Mode.CHARGE,
-                min(o.power_w or x.max_charge_w, x.max_charge_w),
-                f"charge now (user) to {target:g} %",
-            )
-        if o.kind == OverrideKind.DISCHARGE_NOW:
-            floor = max(o.target_soc_percent or 0.0, x.reserve_percent)
-            if x.outage:
-                floor = max(o.target_soc_percent or 0.0, x.outage_floor_percent)
-            d = discharge(
-                floor, o.power_w or x.max_discharge_w, Mode.DISCHARGE, "discharge now (user)"
-            )
-            if d is not None:
-                return d
-            why = "SoC unknown" if soc is None else f"at the floor of {floor:g} %"
-            if not x.can_discharge:
-                why = "the charger or car cannot discharge"
-            return Decision(Mode.HOLD, 0.0, f"discharge now (user) stopped: {why}")
-
+    if x.override is not None and x.override.active(x.now):
+        return _override(x, x.override)
     if x.outage:
-        d = discharge(
-            x.outage_floor_percent, x.backup_w, Mode.BACKUP, "grid outage: powering the home"
-        )
-        if d is not None:
-            return d
-        why = (
-            "SoC unknown"
-            if soc is None
-            else f"SoC at the outage floor {x.outage_floor_percent:g} %"
-        )
-        if not x.can_discharge:
-            why = "the charger or car cannot discharge"
-        return Decision(Mode.HOLD, 0.0, f"grid outage, no backup: {why}")
-
+        return _outage(x)
     if x.price is None:
-        if soc is not None and soc < x.reserve_percent:
-            return Decision(Mode.CHARGE, charge_w, "below reserve; prices unknown")
-        return Decision(Mode.CHARGE, charge_w, "prices unknown: charge only")
-
+        if x.soc is not None and x.soc < x.reserve_percent:
+            return Decision(Mode.CHARGE, _charge_w(x), "below reserve; prices unknown")
+        return Decision(Mode.CHARGE, _charge_w(x), "prices unknown: charge only")
     if x.planned_w is not None:
-        if -max(MIN_PLANNED_W, x.min_discharge_w) < x.planned_w < MIN_PLANNED_W:
-            return Decision(Mode.HOLD, 0.0, x.plan_reason or "plan: wait")
-        if x.planned_w < 0:
-            d = discharge(x.reserve_percent, -x.planned_w, Mode.DISCHARGE, x.plan_reason or "plan")
-            if d is not None:
-                return d
-            return Decision(Mode.HOLD, 0.0, "planned discharge blocked: at reserve or SoC unknown")
-        if x.planned_w > 0:
-            return Decision(Mode.CHARGE, min(x.planned_w, charge_w), x.plan_reason or "plan")
-        return Decision(Mode.HOLD, 0.0, x.plan_reason or "plan: wait")
-
-    if soc is not None and soc < x.reserve_percent:
-        return Decision(Mode.CHARGE, charge_w, f"below the reserve of {x.reserve_percent:g} %")
-    threshold = x.discharge_above_per_kwh
-    if threshold is not None and x.price.export_per_kwh >= threshold:
-        d = discharge(
-            x.reserve_percent,
-            x.max_discharge_w,
-            Mode.DISCHARGE,
-            f"export price {x.price.export_per_kwh:.3f} at or above {threshold:.3f} per kWh",
-        )
-        if d is not None:
-            return d
-        if soc is None:
-            return Decision(Mode.HOLD, 0.0, "price spike but SoC unknown: no discharge")
-        if soc_low is not None and soc_low <= x.reserve_percent + FLOOR_MARGIN_PERCENT:
-            return Decision(Mode.HOLD, 0.0, f"price spike but at reserve {x.reserve_percent:g} %")
-    if charge_w == 0.0:
-        return Decision(Mode.HOLD, 0.0, f"full ({x.max_soc_percent:g} %)")
-    return Decision(Mode.CHARGE, charge_w, "charging")
+        return _planned(x, x.planned_w)
+    return _unplanned(x, x.price)

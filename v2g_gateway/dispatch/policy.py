@@ -131,8 +131,11 @@ class Policy:
         assert vcfg is not None
         if soc_percent is not None:
             soc_percent = _percent(soc_percent)
+        if power_w is not None and kind in (OverrideKind.HOLD, OverrideKind.RELEASE):
+            raise PolicyError(f"{kind.value} takes no power_w (it is 0 W, or the charger's own)")
         if power_w is not None and (not _number(power_w) or power_w <= 0):
-            raise PolicyError(f"power_w must be positive, got {power_w!r}")
+            # The kind says the direction; the number is a magnitude (W into or out of the car).
+            raise PolicyError(f"power_w must be positive (a magnitude in W), got {power_w!r}")
         if kind == OverrideKind.DISCHARGE_NOW:
             floor = max(vcfg.min_soc_percent, self.reserve_percent(vid))
             if soc_percent is None:
@@ -171,6 +174,26 @@ class Policy:
             )
         )
         return o
+
+    def reset_discharge(self, charger_id: str) -> None:
+        """Forget that a charger refused to discharge: it is asked again at the next chance."""
+        if self._cfg.charger(charger_id) is None:
+            known = [c.id for c in self._cfg.chargers]
+            raise PolicyError(f"unknown charger {charger_id!r} (known: {known})")
+        state = self._store.charger_state(charger_id)
+        now = self._clock.now()
+        before = None if state is None else state.discharge
+        if state is not None:
+            self._store.set_discharge_capability(charger_id, state.discharge.reset())
+        self._store.notify(
+            Notification(
+                kind="discharge_capability_reset",
+                message=f"charger {charger_id}: discharging will be tried again"
+                + ("" if before is None or before.reason is None else f" (was: {before.reason})"),
+                at=now,
+                charger_id=charger_id,
+            )
+        )
 
     def cancel(self, vehicle_id: str | None = None) -> int:
         vid = self._vehicle(vehicle_id)

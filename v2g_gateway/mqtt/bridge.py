@@ -16,7 +16,6 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 import aiomqtt
@@ -87,9 +86,8 @@ class MqttBridge:
         self._commands = Commands(cfg, store, policy, clock, charging_control)
         self._discovery = Discovery(cfg, self.topics)
         self._listeners: list[tuple[str, Handler]] = []
-        for v in cfg.vehicles:
-            if v.soc_topic:
-                self._listeners.append((v.soc_topic, partial(self._on_soc, v.id)))
+        # A vehicle's SoC topic needs the message's retain flag and expiry, not only its payload.
+        self._soc_topics = [(v.soc_topic, v.id) for v in cfg.vehicles if v.soc_topic]
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
         self._dirty: dict[str, tuple[str, str | None]] = {}
@@ -159,7 +157,7 @@ class MqttBridge:
             self.connections += 1
             await client.publish(self.topics.availability, b"online", qos=1, retain=True)
             await client.subscribe(self.topics.set_filter, qos=1)
-            for topic_filter, _ in self._listeners:
+            for topic_filter in [t for t, _ in self._listeners] + [t for t, _ in self._soc_topics]:
                 await client.subscribe(topic_filter, qos=1)
             await self._announce(client)
             raise_if_cancelled()  # the publishes above can lose a cancel (v2g_gateway.tasks)
@@ -215,8 +213,10 @@ class MqttBridge:
         t = self.topics
         if c.kind in ("charger", "meter", "boot") and c.key:
             self._mark(t.charger(c.key), "charger", c.key)
-        elif c.kind in ("vehicle", "override") and c.key:
+        elif c.kind in ("vehicle", "override", "dispatch_vehicle") and c.key:
             self._mark(t.vehicle(c.key), "vehicle", c.key)
+        elif c.kind == "dispatch_charger" and c.key:
+            self._mark(t.charger(c.key), "charger", c.key)
         elif c.kind == "plan" and c.key:
             self._mark(t.vehicle_plan(c.key), "plan", c.key)
             self._mark(t.plan, "plans")
@@ -313,7 +313,7 @@ class MqttBridge:
         """The JSON body of one retained topic."""
         if kind == "charger" and key is not None:
             ch = snap.chargers.get(key) or ChargerState(charger_id=key)
-            return charger_body(self._cfg, ch, snap.grid_outage)
+            return charger_body(self._cfg, ch, snap.grid_outage, snap)
         if kind == "vehicle" and key is not None:
             v = snap.vehicles.get(key) or VehicleState(vehicle_id=key)
             body = vehicle_body(self._cfg, self._policy, v, snap, self._store.load_plan(key))
@@ -370,6 +370,16 @@ class MqttBridge:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 continue
+            for topic_filter, vehicle_id in self._soc_topics:
+                if msg.topic.matches(topic_filter):
+                    expiry = getattr(msg.properties, "MessageExpiryInterval", None)
+                    self._on_soc(
+                        vehicle_id,
+                        topic,
+                        payload,
+                        retained=bool(msg.retain),
+                        expiry_s=float(expiry) if isinstance(expiry, int | float) else None,
+                    )
             for topic_filter, handler in self._listeners:
                 if msg.topic.matches(topic_filter):
                     try:
@@ -430,7 +440,15 @@ class MqttBridge:
             self._outbox.append((str(response_topic), out, reply))
         self._wake.set()
 
-    def _on_soc(self, vehicle_id: str, topic: str, payload: bytes) -> None:
+    def _on_soc(
+        self,
+        vehicle_id: str,
+        topic: str,
+        payload: bytes,
+        *,
+        retained: bool = False,
+        expiry_s: float | None = None,
+    ) -> None:
         now = self._clock.now()
         try:
             report = parse_report(payload)
@@ -441,7 +459,15 @@ class MqttBridge:
                 }
                 self._mark(self.topics.vehicle(vehicle_id), "vehicle", vehicle_id)
             if report.soc_percent is not None:
-                self._store.record_soc(vehicle_id, report.soc_percent, now, "mqtt")
+                outcome = self._store.record_mqtt_soc(
+                    vehicle_id,
+                    report.soc_percent,
+                    measured_at=report.measured_at,
+                    retained=retained,
+                    expiry_s=expiry_s,
+                )
+                log.info("mqtt.soc", vehicle_id=vehicle_id, soc=report.soc_percent, outcome=outcome)
+                self._mark(self.topics.vehicle(vehicle_id), "vehicle", vehicle_id)
         except (ValueError, StoreError) as exc:
             self._store.notify(
                 Notification(

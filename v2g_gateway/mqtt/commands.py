@@ -136,6 +136,12 @@ class Commands:
             body = parse_json_object(payload)
             _only(body, {"charger", "action"})
             return await self.charging(_str(body, "charger"), _str(body, "action", required=True))
+        if len(parts) == 3 and parts[0] == "charger" and parts[2] == "discharge":
+            word = plain_value(payload)
+            if word != "reset":
+                raise CommandError(f"set/charger/<id>/discharge takes 'reset', got {word!r}")
+            self._policy.reset_discharge(parts[1])
+            return {"charger": parts[1], "discharge": "reset"}
         if len(parts) == 3 and parts[0] == "charger" and parts[2] == "charging":
             value = plain_value(payload)
             return await self.charging(parts[1], value if isinstance(value, str) else str(value))
@@ -144,7 +150,8 @@ class Commands:
         raise CommandError(
             f"unknown command topic set/{command} (known: override, preference, "
             "preference/<key>, vehicle/<id>/<mode|reserve_soc_percent|target_soc_percent|"
-            "departure_time>, charging, charger/<id>/charging, demand_response)"
+            "departure_time>, charging, charger/<id>/charging, charger/<id>/discharge, "
+            "demand_response)"
         )
 
     # ------------------------------------------------------------------ overrides

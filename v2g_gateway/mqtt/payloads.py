@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from v2g_gateway.config import WEEKDAYS, Config, parse_hhmm
@@ -21,6 +21,7 @@ from v2g_gateway.model import (
     Snapshot,
     VehicleState,
 )
+from v2g_gateway.soc import PlugSession, SocReading
 
 # Plan slots below this power count as idle (solver noise, not an action).
 _IDLE_KW = 0.05
@@ -34,8 +35,52 @@ def encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), default=str, allow_nan=False).encode()
 
 
-def charger_body(cfg: Config, ch: ChargerState, grid_outage: bool) -> dict[str, Any]:
+def soc_body(
+    r: SocReading | None, snap: Snapshot, max_age: timedelta, session: str | None
+) -> dict[str, Any]:
+    """A SoC with its provenance: where from, how old (by the gateway's clock), whether usable."""
+    if r is None:
+        return {"soc_percent": None, "soc_source": None, "soc_age_s": None, "soc_state": "unknown"}
+    age = r.age_s(snap.taken_mono)
+    if r.usable(snap.taken_mono, max_age, session):
+        state = "fresh"
+    elif not r.age_known:
+        state = "age unknown"
+    elif session is None:
+        state = "not plugged in"
+    elif r.session_id != session:
+        state = "not this plug-in"
+    else:
+        state = "stale"
+    return {
+        "soc_percent": r.percent,
+        "soc_source": r.source.value,
+        "soc_age_s": round(age) if r.age_known else None,
+        "soc_state": state,
+    }
+
+
+def session_body(
+    s: PlugSession | None, snap: Snapshot, max_age: timedelta
+) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "session_id": s.session_id,
+        "vehicle_id": s.vehicle_id,
+        "guest": s.guest,
+        "identified_by": s.identified_by,
+        "started_at": iso(s.started_at),
+        **soc_body(s.soc, snap, max_age, s.session_id),
+    }
+
+
+def charger_body(
+    cfg: Config, ch: ChargerState, grid_outage: bool, snap: Snapshot | None = None
+) -> dict[str, Any]:
     ccfg = cfg.charger(ch.charger_id)
+    max_age = timedelta(minutes=cfg.preferences.soc_max_age_minutes)
+    snap = snap or Snapshot(datetime.now(UTC), {}, {})
     evses = [
         {
             "evse_id": ev.evse_id,
@@ -48,6 +93,8 @@ def charger_body(cfg: Config, ch: ChargerState, grid_outage: bool) -> dict[str, 
             "energy_export_wh": ev.energy_export_wh,
             "voltage_v": ev.voltage_v,
             "updated_at": iso(ev.updated_at),
+            "session": session_body(ev.session, snap, max_age),
+            "dispatch": snap.dispatch.get((ch.charger_id, ev.evse_id)),
         }
         for ev in sorted(ch.evses.values(), key=lambda e: e.evse_id)
     ]
@@ -68,6 +115,7 @@ def charger_body(cfg: Config, ch: ChargerState, grid_outage: bool) -> dict[str, 
         "serial": ch.serial,
         "firmware": ch.firmware,
         "supports_discharge": ch.supports_discharge,
+        "discharge_capability": ch.discharge.to_json(),
         "capabilities": ch.capabilities,
         "plugged": any(e.plugged for e in evs),
         "charging": power is not None and power > 0,
@@ -243,14 +291,24 @@ def vehicle_body(
         override=override,
         grid_outage=snap.grid_outage,
     )
+    max_age = timedelta(minutes=cfg.preferences.soc_max_age_minutes)
+    sid = None if v.session is None else v.session.session_id
+    dispatch = (
+        snap.dispatch.get((v.charger_id, v.evse_id))
+        if v.charger_id is not None and v.evse_id is not None
+        else None
+    )
     return {
         "vehicle_id": v.vehicle_id,
         "make": vcfg.make if vcfg else None,
         "model": vcfg.model if vcfg else None,
         "year": vcfg.year if vcfg else None,
         "battery_kwh": battery_kwh,
-        "soc_percent": v.soc_percent,
+        **soc_body(v.shown_soc, snap, max_age, sid),
         "soc_at": iso(v.soc_at),
+        "session_id": sid,
+        "identified_by": None if v.session is None else v.session.identified_by,
+        "dispatch": dispatch,
         "plugged": v.plugged,
         "charger_id": v.charger_id,
         "state": state,

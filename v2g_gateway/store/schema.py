@@ -77,6 +77,40 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: plug sessions own the SoC; transactions are keyed by charger and id; what dispatch
+    # learnt about discharging is a record with its reason and retry time.
+    """
+    CREATE TABLE transactions_v2 (
+        charger_id TEXT NOT NULL, transaction_id TEXT NOT NULL, evse_id INTEGER NOT NULL,
+        started_at TEXT NOT NULL, ended_at TEXT,
+        id_token TEXT, vehicle_id TEXT,
+        last_seq_no INTEGER NOT NULL DEFAULT -1,
+        seen_seq_nos TEXT NOT NULL DEFAULT '[]',
+        stopped_reason TEXT, session_id TEXT,
+        PRIMARY KEY (charger_id, transaction_id)
+    );
+    INSERT INTO transactions_v2 (charger_id, transaction_id, evse_id, started_at, ended_at,
+        id_token, vehicle_id, last_seq_no, seen_seq_nos, stopped_reason)
+        SELECT charger_id, transaction_id, evse_id, started_at, ended_at, id_token, vehicle_id,
+        last_seq_no, seen_seq_nos, stopped_reason FROM transactions;
+    DROP TABLE transactions;
+    ALTER TABLE transactions_v2 RENAME TO transactions;
+    CREATE TABLE plug_sessions (
+        session_id TEXT PRIMARY KEY,
+        charger_id TEXT NOT NULL, evse_id INTEGER NOT NULL,
+        started_at TEXT NOT NULL, ended_at TEXT, ended_reason TEXT,
+        vehicle_id TEXT, identified_by TEXT, id_token TEXT,
+        import_wh_at_start REAL, export_wh_at_start REAL,
+        soc TEXT, pending_soc TEXT,
+        capacity_wh REAL, departure_time TEXT, energy_request_wh REAL
+    );
+    CREATE INDEX plug_sessions_open ON plug_sessions (ended_at);
+    ALTER TABLE evses ADD COLUMN session_id TEXT;
+    ALTER TABLE vehicles ADD COLUMN last_soc TEXT;
+    ALTER TABLE soc_samples ADD COLUMN session_id TEXT;
+    ALTER TABLE soc_samples ADD COLUMN measured_at TEXT;
+    ALTER TABLE chargers ADD COLUMN discharge TEXT
+    """,
 )
 
 

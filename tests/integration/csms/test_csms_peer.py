@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from csms_fixtures import PASSWORD, T0
+from gated import through_gate
 
 from v2g_gateway.csms.server import CsmsServer
-from v2g_gateway.model import ChargingProfileSpec, ProfilePeriod, ProfilePurpose
 
 PEER = Path(__file__).resolve().parents[2] / "peer"
 
@@ -34,21 +33,12 @@ async def test_every_gateway_frame_is_schema_valid(server: CsmsServer) -> None:
         ready = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert ready == b"READY\n", ready
         c = server.commands
-        spec = ChargingProfileSpec(
-            charger_id="garage",
-            evse_id=1,
-            profile_id=3,
-            purpose=ProfilePurpose.TX_PROFILE,
-            start=T0,
-            valid_to=T0 + timedelta(minutes=15),
-            periods=(ProfilePeriod(0, -7400.5), ProfilePeriod(300, 0)),
-            transaction_id="peer-tx-1",
-        )
+        spec = through_gate(T0, [(0, -7400.5), (300, 0)], transaction_id="peer-tx-1")
         results = [
             await c.set_charging_profile(spec),
             await c.get_composite_schedule("garage", 1, 900),
             await c.get_charging_profiles("garage", evse_id=1, purpose="TxProfile"),
-            await c.clear_charging_profile("garage", profile_id=3, evse_id=1),
+            await c.clear_charging_profile("garage", profile_id=spec.spec.profile_id, evse_id=1),
             await c.request_start_transaction("garage", "TAG1", evse_id=1),
             await c.request_stop_transaction("garage", "peer-tx-1"),
             await c.trigger_message("garage", "MeterValues", evse_id=1),

@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from csms_client import RawCharger, basic
 from csms_fixtures import PASSWORD, T0, Events, make_config
+from gated import through_gate
 
+from v2g_gateway.csms.refusals import Refusal, classify
 from v2g_gateway.csms.server import CsmsServer
-from v2g_gateway.model import (
-    ChargerCapability,
-    ChargingProfileSpec,
-    CommandStatus,
-    ProfilePeriod,
-    ProfilePurpose,
-)
+from v2g_gateway.dispatch.gate import GatedProfile
+from v2g_gateway.model import ChargerCapability, CommandStatus
 
 
-def spec(
-    limit_w: float, purpose: ProfilePurpose = ProfilePurpose.TX_PROFILE
-) -> ChargingProfileSpec:
-    return ChargingProfileSpec(
-        charger_id="garage",
-        evse_id=1,
-        profile_id=7,
-        purpose=purpose,
-        start=T0,
-        valid_to=T0 + timedelta(minutes=15),
-        periods=(ProfilePeriod(0, limit_w),),
-        transaction_id="tx-1" if purpose == ProfilePurpose.TX_PROFILE else None,
-    )
+def spec(limit_w: float, tx: str | None = "tx-1") -> GatedProfile:
+    return through_gate(T0, [(0, limit_w)], transaction_id=tx)
 
 
 async def test_discharge_profile_sent_and_accepted(
     server: CsmsServer, charger: RawCharger, events: Events
 ) -> None:
-    result = await server.commands.set_charging_profile(spec(-7400))
+    sent = spec(-7400)
+    result = await server.commands.set_charging_profile(sent)
     assert result.status == CommandStatus.ACCEPTED
     call = await charger.next_call("SetChargingProfile")
     profile = call[3]["chargingProfile"]
@@ -43,63 +28,65 @@ async def test_discharge_profile_sent_and_accepted(
     assert profile["chargingProfilePurpose"] == "TxProfile"
     assert profile["transactionId"] == "tx-1"
     assert profile["chargingProfileKind"] == "Absolute"
+    # 14 minutes of dispatch, then a minute at 0 W before it expires: never ends on a discharge.
     assert profile["validTo"] == "2025-01-15T12:15:00.000Z"
     sched = profile["chargingSchedule"][0]
     assert sched["startSchedule"] == "2025-01-15T12:00:00.000Z"
     assert sched["duration"] == 900
     assert sched["chargingRateUnit"] == "W"
-    assert sched["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": -7400}]
-    assert server.commands.last_profile("garage", 1) == spec(-7400)
-    (cap,) = events.of(ChargerCapability)
-    assert (cap.name, cap.value) == ("discharge", True)
+    assert sched["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": -7400},
+        {"startPeriod": 840, "limit": 0},
+    ]
+    assert server.commands.last_profile("garage", 1) == sent.spec
+    # The command layer reports; what an answer means for discharging, dispatch decides.
+    assert events.of(ChargerCapability) == []
 
 
-async def test_rejected_negative_limit_marks_no_discharge(
+async def test_a_rejection_carries_the_chargers_words(
     server: CsmsServer, charger: RawCharger, events: Events
 ) -> None:
     charger.answers["SetChargingProfile"] = {
         "status": "Rejected",
-        "statusInfo": {"reasonCode": "InvalidValue"},
+        "statusInfo": {"reasonCode": "UnsupportedRateUnit"},
     }
     result = await server.commands.set_charging_profile(spec(-5000))
     assert result.status == CommandStatus.REJECTED
-    assert result.detail == "Rejected: InvalidValue"
+    assert result.detail == "Rejected: UnsupportedRateUnit"
+    assert classify(result) == Refusal.UNIT
     assert server.commands.last_profile("garage", 1) is None
-    (cap,) = events.of(ChargerCapability)
-    assert (cap.name, cap.value) == ("discharge", False)
-    assert cap.detail is not None and "Rejected" in cap.detail
-
-
-async def test_not_implemented_marks_no_discharge(
-    server: CsmsServer, charger: RawCharger, events: Events
-) -> None:
-    charger.answers["SetChargingProfile"] = [4, "NotImplemented", "no V2G", {}]
-    result = await server.commands.set_charging_profile(
-        spec(-5000, ProfilePurpose.TX_DEFAULT_PROFILE)
-    )
-    assert result.status == CommandStatus.NOT_IMPLEMENTED
-    (cap,) = events.of(ChargerCapability)
-    assert cap.value is False
-
-
-async def test_charge_profile_emits_no_capability(
-    server: CsmsServer, charger: RawCharger, events: Events
-) -> None:
-    result = await server.commands.set_charging_profile(
-        spec(11000, ProfilePurpose.TX_DEFAULT_PROFILE)
-    )
-    assert result.ok
-    call = await charger.next_call("SetChargingProfile")
-    assert "transactionId" not in call[3]["chargingProfile"]
     assert events.of(ChargerCapability) == []
 
 
+async def test_not_implemented_keeps_the_callerror_code(
+    server: CsmsServer, charger: RawCharger, events: Events
+) -> None:
+    charger.answers["SetChargingProfile"] = [4, "NotImplemented", "no V2G", {}]
+    result = await server.commands.set_charging_profile(spec(-5000, tx=None))
+    assert result.status == CommandStatus.NOT_IMPLEMENTED
+    assert result.payload["callError"] == "NotImplemented"
+    assert classify(result) == Refusal.DISCHARGE  # "no V2G" says what it is about
+    assert events.of(ChargerCapability) == []
+
+
+async def test_a_default_profile_has_no_transaction(
+    server: CsmsServer, charger: RawCharger, events: Events
+) -> None:
+    result = await server.commands.set_charging_profile(spec(11000, tx=None))
+    assert result.ok
+    call = await charger.next_call("SetChargingProfile")
+    assert call[3]["chargingProfile"]["chargingProfilePurpose"] == "TxDefaultProfile"
+    assert "transactionId" not in call[3]["chargingProfile"]
+
+
 async def test_clear_profile_forgets_last(server: CsmsServer, charger: RawCharger) -> None:
-    assert (await server.commands.set_charging_profile(spec(3000))).ok
-    result = await server.commands.clear_charging_profile("garage", profile_id=7, evse_id=1)
+    sent = spec(3000)
+    assert (await server.commands.set_charging_profile(sent)).ok
+    pid = sent.spec.profile_id
+    result = await server.commands.clear_charging_profile("garage", profile_id=pid, evse_id=1)
     assert result.ok
     call = await charger.next_call("ClearChargingProfile")
-    assert call[3] == {"chargingProfileId": 7, "chargingProfileCriteria": {"evseId": 1}}
+    assert call[3] == {"chargingProfileId": pid, "chargingProfileCriteria": {"evseId": 1}}
     assert server.commands.last_profile("garage", 1) is None
 
 
@@ -107,23 +94,6 @@ async def test_offline_charger(server: CsmsServer) -> None:
     result = await server.commands.set_charging_profile(spec(3000))
     assert result.status == CommandStatus.OFFLINE
     assert server.commands.history("garage")[-1].status == CommandStatus.OFFLINE
-
-
-async def test_invalid_spec_is_an_error_not_a_crash(
-    server: CsmsServer, charger: RawCharger
-) -> None:
-    bad = ChargingProfileSpec(
-        charger_id="garage",
-        evse_id=1,
-        profile_id=1,
-        purpose=ProfilePurpose.TX_PROFILE,
-        start=T0,
-        valid_to=T0 + timedelta(minutes=5),
-        periods=(ProfilePeriod(0, 1000),),
-    )
-    result = await server.commands.set_charging_profile(bad)
-    assert result.status == CommandStatus.ERROR
-    assert result.detail is not None and "transaction_id" in result.detail
 
 
 async def test_timeout_is_typed(make_server, clock, events) -> None:  # type: ignore[no-untyped-def]

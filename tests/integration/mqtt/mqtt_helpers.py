@@ -160,8 +160,8 @@ def make_rig(
     **bridge_kw: Any,
 ) -> Rig:
     cfg = make_config(broker, tmp / "state", raw_extra, **(mqtt or {}))
-    store = Store.open(tmp / "s.sqlite", cfg)
     clock = ManualClock(T0)
+    store = Store.open(tmp / "s.sqlite", cfg, clock)
     policy = Policy(cfg, store, clock)
     bridge_kw.setdefault("backoff", Backoff(first_s=0.05, max_s=0.2))
     bridge = MqttBridge(cfg, store, policy, clock, **bridge_kw)

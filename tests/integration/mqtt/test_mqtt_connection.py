@@ -169,7 +169,7 @@ async def test_broker_restart_redelivers_state_and_nothing_crashes(
     await eventually(lambda: not r.bridge.connected.is_set())  # it notices the lost socket
     # While the broker is down the store keeps changing; nothing blocks.
     r.store.apply(MeterSample("garage", 1, T0, power_w=7200.0, energy_import_wh=5000.0))
-    r.store.record_soc("car", 71.0, T0, "test")
+    r.store.record_mqtt_soc("car", 71.0)
     r.store.changes.publish(Changed("grid"))
     broker.start()
     async with asyncio.timeout(WAIT_S):

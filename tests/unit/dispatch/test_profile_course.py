@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from v2g_gateway.dispatch.controller import _same_course
+from v2g_gateway.dispatch.core import same_course as _same_course
 from v2g_gateway.model import ChargingProfileSpec, ProfilePeriod, ProfilePurpose
 
 T = datetime(2026, 1, 15, 16, 50, tzinfo=UTC)

@@ -114,21 +114,32 @@ def test_no_replan_without_a_material_change(
     assert plan is not None and min(s.soc_end_kwh for s in plan.slots) >= 36 - 1e-3
 
 
-def test_soc_drift_replans(parts: tuple[Config, Store, Replanner, ManualClock]) -> None:
-    _cfg, store, rp, _clock = parts
+async def test_soc_drift_replans(parts: tuple[Config, Store, Replanner, ManualClock]) -> None:
+    _cfg, store, rp, clock = parts
     rp.lookup("car", NOW)
-    store.apply(MeterSample("garage", 1, NOW + timedelta(minutes=2), soc_percent=50.0))
-    rp.lookup("car", NOW + timedelta(minutes=2))
+    await clock.advance(120)
+    store.apply(MeterSample("garage", 1, clock.now(), soc_percent=65.0))  # 5 points off plan
+    rp.lookup("car", clock.now())
     assert rp.solves == 2
 
 
-def test_unknown_soc_or_unplugged_gives_no_plan(
+async def test_stale_soc_plans_by_price_without_discharge_and_unplugged_has_no_plan(
     parts: tuple[Config, Store, Replanner, ManualClock],
 ) -> None:
-    _cfg, store, rp, _clock = parts
-    assert rp.lookup("car", NOW + timedelta(hours=2)) is None  # SoC is 2 h old: stale
-    store.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.AVAILABLE, NOW))
-    assert rp.lookup("car", NOW) is None
+    _cfg, store, rp, clock = parts
+    await clock.advance(2 * 3600)  # the 70 % reading is two hours old now: stale
+    later = rp.lookup("car", clock.now())
+    assert later is not None and later.power_w >= 0  # never a discharge without a fresh SoC
+    plan = rp.current("car")
+    assert plan is not None and max(s.discharge_kw for s in plan.slots) == 0
+    # Worst case: the 60 kWh car is empty, so 80 % by Friday 07:30 is 48 kWh, in the night.
+    assert plan.notes[0] == "SoC unknown: charging by price for 48 kWh"
+    assert all(s.reason.startswith("SoC unknown") for s in plan.slots)
+    charged = [s for s in plan.slots if s.charge_kw > 0.05]
+    assert charged and all(s.import_per_kwh < 0.2 for s in charged)  # cheap hours only
+    assert sum(s.charge_kw * s.hours for s in plan.slots) * 0.95 >= 48 - 1e-3
+    store.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.AVAILABLE, clock.now()))
+    assert rp.lookup("car", clock.now()) is None
 
 
 def test_next_departure_uses_weekdays_and_one_off(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from v2g_gateway.capability import DischargeCapability
+from v2g_gateway.clock import ManualClock
 from v2g_gateway.config import parse_config
 from v2g_gateway.errors import StoreError
 from v2g_gateway.model import (
@@ -54,12 +56,13 @@ def fill(store: Store) -> None:
             "garage", 1, T0, "tx-1", soc_percent=55.0, power_w=-7000.0, energy_export_wh=1200.0
         )
     )
-    store.apply(ChargerCapability("garage", T0, "discharge", True))
+    store.set_discharge_capability("garage", DischargeCapability().worked(T0))
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
-    s = Store.open(path, CFG)
+    clock = ManualClock(T0)
+    s = Store.open(path, CFG, clock)
     fill(s)
     s.save_price_slots("entsoe", [PriceSlot(T0, T0 + timedelta(minutes=15), 0.123)])
     s.put_override(
@@ -67,7 +70,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     )
     s.close()
 
-    s2 = Store.open(path, CFG)
+    s2 = Store.open(path, CFG, clock)
     snap = s2.snapshot(T0 + timedelta(minutes=1))
     ch = snap.chargers["garage"]
     assert (ch.vendor, ch.firmware, ch.supports_discharge) == ("Acme", "1.2", True)
@@ -76,6 +79,9 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     car = snap.vehicles["car"]
     assert (car.plugged, car.soc_percent, car.charger_id) == (True, 55.0, "garage")
     assert car.power_w == -7000.0
+    assert car.session is not None and car.session.identified_by == "id_token"
+    # The reading keeps its plug session and its age across the restart.
+    assert car.usable_soc(clock.monotonic(), timedelta(minutes=30)) is not None
     assert [o.override_id for o in snap.overrides] == ["o1"]
     assert s2.load_price_slots("entsoe", T0, T0 + timedelta(hours=1))[0].price == 0.123
     s2.close()
@@ -106,16 +112,21 @@ def test_resent_transaction_event_applies_once(tmp_path: Path) -> None:
     s.close()
 
 
-def test_older_soc_does_not_replace_newer(tmp_path: Path) -> None:
-    s = Store.open(tmp_path / "s.sqlite", CFG)
+async def test_readings_are_ordered_by_receipt_and_offline_ones_do_not_count(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    s = Store.open(tmp_path / "s.sqlite", CFG, clock)
     fill(s)
-    s.record_soc("car", 60.0, T0 + timedelta(minutes=5), "mqtt")
-    s.apply(
-        MeterSample("garage", 1, T0 + timedelta(minutes=1), soc_percent=56.0)
-    )  # late offline value
-    assert s.snapshot(T0).vehicles["car"].soc_percent == 60.0
+    # A charger whose clock is an hour behind: its reading arrives later, so it is newer.
+    await clock.advance(60)
+    s.apply(MeterSample("garage", 1, T0 - timedelta(hours=1), "tx-1", soc_percent=54.0))
+    assert s.snapshot(clock.now()).vehicles["car"].soc_percent == 54.0
+    # ...but a value replayed from the charger's offline queue is of the past.
+    s.apply(MeterSample("garage", 1, T0, "tx-1", soc_percent=70.0, offline=True))
+    assert s.snapshot(clock.now()).vehicles["car"].soc_percent == 54.0
     with pytest.raises(ValueError):
-        s.record_soc("car", 140.0, T0, "mqtt")
+        s.record_mqtt_soc("car", 140.0)
     s.close()
 
 
@@ -161,21 +172,27 @@ def test_values_the_store_cannot_hold_are_dropped_not_raised(tmp_path: Path) -> 
     s.close()
 
 
-def test_prune_drops_old_history_and_keeps_state(tmp_path: Path) -> None:
+async def test_prune_drops_old_history_and_keeps_state(tmp_path: Path) -> None:
     from v2g_gateway.model import Notification
 
-    s = Store.open(tmp_path / "s.sqlite", CFG)
     old, recent = T0 - timedelta(days=100), T0 - timedelta(days=1)
-    for at in (old, recent):
-        s.record_soc("car", 50.0, at, "mqtt", publish=False)
+    clock = ManualClock(old)
+    s = Store.open(tmp_path / "s.sqlite", CFG, clock)
+    for at, tx in ((old, "tx-old"), (recent, "tx-recent")):
+        await clock.set(at)
+        s.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.OCCUPIED, at))
+        for seq, kind in enumerate((TransactionEventType.STARTED, TransactionEventType.ENDED)):
+            s.apply(
+                TransactionChanged("garage", 1, tx, kind, at, seq, "EVDeparted", plugged=seq == 0)
+            )
+            if seq == 0:
+                s.apply(MeterSample("garage", 1, at, tx, soc_percent=50.0))
+    await clock.set(T0)
     fill(s)  # tx-1 starts at T0 and is still open; SoC 55 % at T0
     for at in (old, recent):
         s.log_dispatch(at, "discharge", "peak price", vehicle_id="car", limit_w=-7000.0)
         s.notify(Notification(kind="test", message=f"at {at}", at=at))
         s.save_price_slots("entsoe", [PriceSlot(at, at + timedelta(hours=1), 0.1)])
-    for tx, ended in (("tx-old", old), ("tx-recent", recent)):
-        for seq, kind in enumerate((TransactionEventType.STARTED, TransactionEventType.ENDED)):
-            s.apply(TransactionChanged("garage", 1, tx, kind, ended, seq, "EVDeparted"))
     s.add_ledger("car", "2025-11-01", 1000.0, 0.0, 0.2, 0.0)
 
     deleted = s.prune(T0 - timedelta(days=90))
@@ -186,6 +203,7 @@ def test_prune_drops_old_history_and_keeps_state(tmp_path: Path) -> None:
         "notifications": 1,
         "price_slots": 1,
         "transactions": 1,
+        "plug_sessions": 1,
     }
     assert s.prune(T0 - timedelta(days=90)) == dict.fromkeys(deleted, 0)
     s.close()
@@ -196,4 +214,5 @@ def test_prune_drops_old_history_and_keeps_state(tmp_path: Path) -> None:
         assert db.execute("SELECT min(at) FROM dispatch_log").fetchone()[0] == recent.isoformat()
         assert db.execute("SELECT count(*) FROM ledger").fetchone()[0] == 1
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert Store.open(tmp_path / "s.sqlite", CFG).snapshot(T0).vehicles["car"].soc_percent == 55.0
+    again = Store.open(tmp_path / "s.sqlite", CFG, clock)
+    assert again.snapshot(T0).vehicles["car"].soc_percent == 55.0

@@ -1,0 +1,398 @@
+"""Charger events into state: EVSEs, transactions, plug sessions and their SoC readings.
+
+Every event is stamped with the gateway's receipt time here (wall and monotonic clock): that,
+not the charger's timestamp, orders readings and measures their age, so a charger whose clock is
+hours ahead can neither make its readings young nor block correct later ones. The rules about
+who is plugged in and which readings count are pure (store/sessions.py); this module persists
+what they decide.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from v2g_gateway.bus import Changed
+from v2g_gateway.clock import Clock
+from v2g_gateway.config import Config
+from v2g_gateway.model import (
+    ChargerBooted,
+    ChargerCapability,
+    ChargerConnected,
+    ChargerDisconnected,
+    ChargerEvent,
+    ChargerState,
+    ConnectorStatus,
+    ConnectorStatusChanged,
+    EvChargingNeeds,
+    EvseState,
+    HeartbeatSeen,
+    MeterSample,
+    Notification,
+    TransactionChanged,
+    TransactionEventType,
+)
+from v2g_gateway.soc import PlugSession, SocReading, SocSource
+from v2g_gateway.store import sessions as rules
+from v2g_gateway.store.plugs import REBOOTED, PlugsMixin
+from v2g_gateway.store.rows import ts as _ts
+
+log = structlog.get_logger(__name__)
+
+SEEN_SEQ_NOS = 64  # per transaction: re-sends come only from the charger's recent queue
+
+
+class ChargerEventsMixin(PlugsMixin):
+    _db: sqlite3.Connection
+    _cfg: Config
+    _clock: Clock
+    _lost_transactions: dict[tuple[str, str], None]  # ended by a reboot (insertion-ordered)
+
+    if TYPE_CHECKING:  # provided by the Store and its other mixins
+
+        def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # the Store's
+
+        def notify(self, n: Notification) -> None: ...  # HistoryMixin's
+
+    def _apply(self, e: ChargerEvent) -> list[Changed]:
+        if isinstance(e, ChargerConnected):
+            ch = replace(self._charger(e.charger_id), online=True, last_seen=e.at)
+            self._put_charger(replace(ch, connected_at=self._clock.now()))
+            return [Changed("charger", e.charger_id)]
+        if isinstance(e, HeartbeatSeen):
+            self._put_charger(replace(self._charger(e.charger_id), online=True, last_seen=e.at))
+            return [Changed("charger", e.charger_id)]
+        if isinstance(e, ChargerDisconnected):
+            self._put_charger(replace(self._charger(e.charger_id), online=False, last_seen=e.at))
+            return [Changed("charger", e.charger_id)]
+        if isinstance(e, ChargerBooted):
+            return self._booted(e)
+        if isinstance(e, ChargerCapability):
+            ch = self._charger(e.charger_id)
+            caps = {**ch.capabilities, e.name: e.value}
+            self._put_charger(replace(ch, capabilities=caps, last_seen=e.at))
+            return [Changed("charger", e.charger_id)]
+        if isinstance(e, ConnectorStatusChanged):
+            return self._status(e)
+        if isinstance(e, MeterSample):
+            return self._meter(e)
+        if isinstance(e, TransactionChanged):
+            return self._transaction(e)
+        if isinstance(e, EvChargingNeeds):
+            return self._needs(e)
+        raise TypeError(f"unknown event {e!r}")
+
+    # ---------------------------------------------------------------- charger level
+
+    def _booted(self, e: ChargerBooted) -> list[Changed]:
+        """A reboot: the charger forgot its transactions and profiles, and whatever is plugged
+        in now is a new session (the SoC we had may be of a car that left meanwhile)."""
+        ch = replace(
+            self._charger(e.charger_id),
+            online=True,
+            last_seen=e.at,
+            booted_at=e.at,
+            vendor=e.vendor,
+            model=e.model,
+            serial=e.serial,
+            firmware=e.firmware,
+        )
+        out = [Changed("charger", e.charger_id), Changed("boot", e.charger_id)]
+        while len(self._lost_transactions) > 256:
+            del self._lost_transactions[next(iter(self._lost_transactions))]
+        for ev in list(ch.evses.values()):
+            if ev.transaction_id is not None:
+                self._lost_transactions[(e.charger_id, ev.transaction_id)] = None
+            vid = self._end_session(ev, REBOOTED)
+            if vid:
+                out.append(Changed("vehicle", vid))
+            self._put_evse(replace(ev, session=None, transaction_id=None, plugged=False), e.at)
+        self._put_charger(replace(ch, evses=self._charger(e.charger_id).evses))
+        return out
+
+    # ---------------------------------------------------------------- EVSE level
+
+    def _status(self, e: ConnectorStatusChanged) -> list[Changed]:
+        ev = self._evse(e.charger_id, e.evse_id)
+        plugged = e.status == ConnectorStatus.OCCUPIED
+        out = [Changed("charger", e.charger_id)]
+        if not plugged:
+            vid = self._end_session(ev, f"connector {e.status.value}")
+            if vid:
+                out.append(Changed("vehicle", vid))
+            ev = replace(ev, session=None)
+        ev = replace(ev, status=e.status, plugged=plugged)
+        self._put_evse(replace(ev, updated_at=e.at), e.at)
+        if plugged:
+            out += self._ensure_session(e.charger_id, e.evse_id, None)
+        return out
+
+    def _meter(self, e: MeterSample) -> list[Changed]:
+        ev = self._evse(e.charger_id, e.evse_id)
+        ev = replace(
+            ev,
+            power_w=e.power_w if e.power_w is not None else ev.power_w,
+            energy_import_wh=e.energy_import_wh
+            if e.energy_import_wh is not None
+            else ev.energy_import_wh,
+            energy_export_wh=e.energy_export_wh
+            if e.energy_export_wh is not None
+            else ev.energy_export_wh,
+            voltage_v=e.voltage_v if e.voltage_v is not None else ev.voltage_v,
+            updated_at=e.at,
+        )
+        self._put_evse(ev, e.at)
+        out = [Changed("charger", e.charger_id), Changed("meter", e.charger_id)]
+        if ev.plugged:
+            out += self._ensure_session(e.charger_id, e.evse_id, None)
+        session = self._evse(e.charger_id, e.evse_id).session
+        if e.soc_percent is not None and session is not None:
+            if e.offline or (
+                e.transaction_id is not None
+                and ev.transaction_id is not None
+                and e.transaction_id != ev.transaction_id
+            ):
+                # Queued while offline, or of another transaction: a reading of the past.
+                log.info("store.soc_not_current", charger_id=e.charger_id, soc=e.soc_percent)
+            else:
+                reading = self._reading(e.soc_percent, SocSource.CHARGER, session, e.at)
+                out += self._add_reading(session, reading)
+        if session is not None and session.vehicle_id:
+            out.append(Changed("vehicle", session.vehicle_id))
+        return out
+
+    def _transaction(self, e: TransactionChanged) -> list[Changed]:
+        row = self._db.execute(
+            "SELECT seen_seq_nos FROM transactions WHERE charger_id=? AND transaction_id=?",
+            (e.charger_id, e.transaction_id),
+        ).fetchone()
+        seen: list[int] = json.loads(row[0]) if row else []
+        if e.seq_no in seen:
+            return []  # a re-sent event: already applied
+        seen = sorted([*seen, e.seq_no])[-SEEN_SEQ_NOS:]
+        out = [Changed("charger", e.charger_id), Changed("transaction", e.transaction_id)]
+        ev = self._evse(e.charger_id, e.evse_id)
+        if e.event_type == TransactionEventType.ENDED:
+            plugged = e.plugged if e.plugged is not None else ev.plugged
+            if e.stopped_reason == "EVDisconnected":
+                plugged = False
+            tx_now = None if ev.transaction_id == e.transaction_id else ev.transaction_id
+            ev = replace(
+                ev, transaction_id=tx_now, plugged=plugged, charging_state=e.charging_state
+            )
+        elif e.offline or (e.charger_id, e.transaction_id) in self._lost_transactions:
+            # Replayed from the charger's queue, or of a transaction its reboot ended: history,
+            # not the present. It must not bring back a transaction the charger no longer runs.
+            pass
+        else:
+            ev = replace(
+                ev,
+                transaction_id=e.transaction_id,
+                plugged=e.plugged if e.plugged is not None else True,
+                charging_state=e.charging_state or ev.charging_state,
+            )
+        if not ev.plugged:
+            vid = self._end_session(ev, "car unplugged")
+            if vid:
+                out.append(Changed("vehicle", vid))
+            ev = replace(ev, session=None)
+        self._put_evse(replace(ev, updated_at=e.at), e.at)
+        if ev.plugged:
+            out += self._ensure_session(e.charger_id, e.evse_id, e.id_token)
+        session = self._evse(e.charger_id, e.evse_id).session
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO transactions (charger_id, transaction_id, evse_id, started_at, "
+                "id_token, vehicle_id, last_seq_no, seen_seq_nos, session_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(charger_id, transaction_id) DO UPDATE SET "
+                "last_seq_no=max(last_seq_no, excluded.last_seq_no), "
+                "seen_seq_nos=excluded.seen_seq_nos, id_token=coalesce(excluded.id_token, id_token), "
+                "vehicle_id=coalesce(excluded.vehicle_id, vehicle_id), "
+                "session_id=coalesce(session_id, excluded.session_id)",
+                (
+                    e.charger_id,
+                    e.transaction_id,
+                    e.evse_id,
+                    _ts(e.at),
+                    e.id_token,
+                    None if session is None else session.vehicle_id,
+                    e.seq_no,
+                    json.dumps(seen),
+                    None if session is None else session.session_id,
+                ),
+            )
+            if e.event_type == TransactionEventType.ENDED:
+                db.execute(
+                    "UPDATE transactions SET ended_at=?, stopped_reason=? "
+                    "WHERE charger_id=? AND transaction_id=?",
+                    (_ts(e.at), e.stopped_reason, e.charger_id, e.transaction_id),
+                )
+        if session is not None and session.vehicle_id:
+            out.append(Changed("vehicle", session.vehicle_id))
+        return out
+
+    def _needs(self, e: EvChargingNeeds) -> list[Changed]:
+        ev = self._evse(e.charger_id, e.evse_id)
+        if ev.session is None and not ev.plugged:
+            return []  # nobody is plugged in as far as we know: nothing to attach it to
+        out = self._ensure_session(e.charger_id, e.evse_id, None)
+        session = self._evse(e.charger_id, e.evse_id).session
+        assert session is not None
+        session = replace(
+            session,
+            capacity_wh=e.capacity_wh if e.capacity_wh is not None else session.capacity_wh,
+            departure_time=e.departure_time or session.departure_time,
+            energy_request_wh=e.energy_request_wh
+            if e.energy_request_wh is not None
+            else session.energy_request_wh,
+        )
+        self._put_session(session)
+        if e.soc_percent is not None:
+            out += self._add_reading(
+                session, self._reading(e.soc_percent, SocSource.EV, session, e.at)
+            )
+        if session.vehicle_id:
+            out.append(Changed("vehicle", session.vehicle_id))
+        return out
+
+    # ---------------------------------------------------------------- readings
+
+    def _reading(
+        self, percent: float, source: SocSource, session: PlugSession, measured_at: datetime
+    ) -> SocReading:
+        if not 0.0 <= percent <= 100.0:
+            raise ValueError(f"SoC {percent} outside 0..100")
+        return SocReading(
+            percent=percent,
+            source=source,
+            received_at=self._clock.now(),
+            received_mono=self._clock.monotonic(),
+            session_id=session.session_id,
+            measured_at=measured_at,
+        )
+
+    def record_mqtt_soc(
+        self,
+        vehicle_id: str,
+        percent: float,
+        *,
+        measured_at: datetime | None = None,
+        retained: bool = False,
+        expiry_s: float | None = None,
+    ) -> str:
+        """A reading from the vehicle's own topic; returns what became of it.
+
+        A retained message is of unknown age unless it carries its own timestamp; a reading
+        counts for the car's plug session only if it was received (or, with a timestamp,
+        measured) after the plug-in."""
+        if not 0.0 <= percent <= 100.0:
+            raise ValueError(f"SoC {percent} outside 0..100")
+        now, mono = self._clock.now(), self._clock.monotonic()
+        age: float | None = None if retained else 0.0
+        if measured_at is not None:
+            lag = (now - measured_at).total_seconds()
+            if lag >= -60.0:  # a car API's clock a minute fast is tolerated, not more
+                age = max(0.0, lag)
+        session = self._vehicle_session(vehicle_id)
+        received_mono = mono - (age or 0.0)
+        belongs = session is not None and age is not None and received_mono >= session.started_mono
+        reading = SocReading(
+            percent=percent,
+            source=SocSource.MQTT,
+            received_at=now,
+            received_mono=received_mono,
+            session_id=session.session_id if belongs and session else None,
+            measured_at=measured_at,
+            expires_mono=None if expiry_s is None else mono + expiry_s,
+            age_known=age is not None,
+        )
+        self._set_last_soc(vehicle_id, reading)
+        self.changes.publish(Changed("vehicle", vehicle_id))
+        if not belongs or session is None:
+            return "not for a plug session" if age is not None else "retained, age unknown"
+        changed = self._add_reading(session, reading)
+        for c in changed:
+            self.changes.publish(c)
+        held = self._evse(session.charger_id, session.evse_id).session
+        return "held" if held is not None and held.pending_soc == reading else "accepted"
+
+    def _add_reading(self, session: PlugSession, reading: SocReading) -> list[Changed]:
+        vcfg = self._cfg.vehicle(session.vehicle_id) if session.vehicle_id else None
+        ccfg = self._cfg.charger(session.charger_id)
+        capacity = (session.capacity_wh or 0) / 1000.0 or (vcfg.battery_kwh if vcfg else 50.0)
+        power = max(ccfg.max_charge_w, ccfg.max_discharge_w) if ccfg else 11000.0
+        updated, verdict = rules.judge(session, reading, capacity, power)
+        if verdict in (rules.Verdict.STALE, rules.Verdict.OTHER_SESSION):
+            return []
+        if verdict == rules.Verdict.HELD and session.pending_soc is None and session.soc:
+            self.notify(
+                Notification(
+                    kind="soc_jump_held",
+                    message=f"SoC {reading.percent:g} % from {reading.source.value} is a jump "
+                    f"from {session.soc.percent:g} % that the charger's power cannot explain; "
+                    "held back until a second reading confirms it",
+                    at=reading.received_at,
+                    level="warning",
+                    charger_id=session.charger_id,
+                    vehicle_id=session.vehicle_id,
+                    data={"held": reading.percent, "previous": session.soc.percent},
+                )
+            )
+        self._put_session(updated)
+        if verdict != rules.Verdict.HELD:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO soc_samples (vehicle_id, at, soc_percent, source, session_id, "
+                    "measured_at) VALUES (?,?,?,?,?,?)",
+                    (
+                        session.vehicle_id or f"guest@{session.charger_id}",
+                        _ts(reading.received_at),
+                        reading.percent,
+                        reading.source.value,
+                        session.session_id,
+                        _ts(reading.measured_at),
+                    ),
+                )
+            if session.vehicle_id:
+                self._set_last_soc(session.vehicle_id, reading)
+        return [Changed("vehicle", session.vehicle_id)] if session.vehicle_id else []
+
+    # ---------------------------------------------------------------- rows
+
+    def _charger(self, charger_id: str) -> ChargerState:
+        return self._chargers.get(charger_id) or ChargerState(charger_id=charger_id)
+
+    def _evse(self, charger_id: str, evse_id: int) -> EvseState:
+        ch = self._charger(charger_id)
+        return ch.evses.get(evse_id) or EvseState(charger_id=charger_id, evse_id=evse_id)
+
+    def _put_charger(self, ch: ChargerState) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO chargers (charger_id, vendor, model, serial, firmware, online, "
+                "last_seen, booted_at, capabilities, discharge) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(charger_id) DO UPDATE SET "
+                "vendor=excluded.vendor, model=excluded.model, serial=excluded.serial, "
+                "firmware=excluded.firmware, online=excluded.online, last_seen=excluded.last_seen, "
+                "booted_at=excluded.booted_at, capabilities=excluded.capabilities, "
+                "discharge=excluded.discharge",
+                (
+                    ch.charger_id,
+                    ch.vendor,
+                    ch.model,
+                    ch.serial,
+                    ch.firmware,
+                    int(ch.online),
+                    _ts(ch.last_seen),
+                    _ts(ch.booted_at),
+                    json.dumps(ch.capabilities, default=str),
+                    json.dumps(ch.discharge.to_json()),
+                ),
+            )
+        self._chargers[ch.charger_id] = ch
