@@ -120,7 +120,7 @@ def demo_config(
                 "enabled": bool(scenario.outages),
                 # At thousands of times real speed a meter value a few ms late is minutes of
                 # simulated silence; the demo would report "grid state unknown" all week.
-                "silence_timeout_s": 1800,
+                "silence_timeout_s": 6 * 3600,
                 "mqtt_topic": f"{base}/sim/grid" if broker else None,
                 "floor_soc_percent": OUTAGE_FLOOR,
             },
@@ -226,14 +226,18 @@ async def _demo(args: argparse.Namespace) -> int:
             await asyncio.wait_for(sim.booted.wait(), 10)
             await _say_mqtt(args, gw, broker)
 
+            batteries: list[Any] = []  # each visit's simulated battery: its SoC at plug-out
+
             def on_event(e: ScenarioEvent) -> None:
                 if e.kind == "arrive" and e.arrival is not None:
                     run.visits.append(
                         Visit(e.at, e.arrival.soc_percent, e.arrival.target_soc_percent)
                     )
+                    batteries.append(sim.ev())
                 elif e.kind == "depart" and run.visits and run.visits[-1].left_at is None:
                     run.visits[-1].left_at = e.at
-                    run.visits[-1].departure_soc = run.last_soc
+                    ev = batteries[-1] if batteries else None
+                    run.visits[-1].departure_soc = run.last_soc if ev is None else ev.soc_percent
 
             script = asyncio.create_task(
                 run_scenario(scenario, [sim], grid, clock, on_event, announce), name="scenario"
