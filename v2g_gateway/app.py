@@ -54,6 +54,8 @@ class Gateway:
         self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg, self.clock)
         self.policy = Policy(cfg, self.store, self.clock)
         self.csms = CsmsServer(cfg, self.store.apply, self.clock, ready=lambda: self.store.healthy)
+        # What csms learns about a charger that the user must act on (docs/chargers.md).
+        self.csms.commands.adaptation.notices.subscribe(self.store.notify)
         self._http = httpx.AsyncClient(timeout=20.0, follow_redirects=True)
         self.prices = PriceService(cfg, self.store, self.clock, self._http, self.store.notify)
         # The detector wakes the controller itself: an outage must not wait for the next tick.

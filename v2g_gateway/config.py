@@ -88,6 +88,9 @@ class OcppSection(Section):
     call_timeout_s: float = Field(default=30.0, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
     max_messages_per_minute: int = Field(default=600, ge=10)
+    # Who may charge: "any" accepts every token (NoAuthorization, unknown cards: guests);
+    # "known" accepts only the tokens of [[vehicles]].
+    authorize: Literal["any", "known"] = "any"
 
     @model_validator(mode="after")
     def _tls_files(self) -> OcppSection:
@@ -115,6 +118,13 @@ class ChargerSection(Section):
     max_discharge_w: float = Field(default=10000, ge=0, le=400_000)
     min_discharge_w: float = Field(default=0, ge=0)
     evse_count: int = Field(default=1, ge=1, le=16)
+    # Electrical facts for chargers that take limits in A (SmartChargingCtrlr.RateUnit): phases
+    # (default: SupplyPhases from the charger, else 3), nominal voltage, and the smallest
+    # current a car charges at (IEC 61851: 6 A).
+    phases: Literal[1, 3] | None = None
+    voltage_v: float = Field(default=230.0, ge=100, le=1000)
+    min_current_a: float = Field(default=6.0, ge=0, le=32)
+    strict: bool = False  # true: frames breaking the 2.0.1 schema get a CALLERROR (no leniency)
 
     @model_validator(mode="after")
     def _one_secret(self) -> ChargerSection:

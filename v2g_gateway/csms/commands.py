@@ -20,7 +20,9 @@ from websockets.exceptions import ConnectionClosed
 
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config
-from v2g_gateway.csms.profiles import ocpp_profile
+from v2g_gateway.csms.adaptation import Adaptation
+from v2g_gateway.csms.boot_setup import configure_after_boot
+from v2g_gateway.csms.profile_sender import ProfileSender
 from v2g_gateway.dispatch.gate import GatedProfile
 from v2g_gateway.errors import ChargerOffline, CommandRejected, CommandTimeout, OcppCommandError
 from v2g_gateway.model import (
@@ -38,18 +40,6 @@ log = structlog.get_logger(__name__)
 Payload = dict[str, Any]
 _OK = {"Accepted", "Scheduled", "NoProfiles"}
 _HISTORY = 50
-# Measurands the gateway needs on every transaction update (SoC and export for V2G).
-TX_MEASURANDS = ",".join(
-    (
-        "Energy.Active.Import.Register",
-        "Energy.Active.Export.Register",
-        "Power.Active.Import",
-        "Power.Active.Export",
-        "SoC",
-        "Voltage",
-        "Current.Import",
-    )
-)
 
 
 class CallErrorReply(CommandRejected):
@@ -77,6 +67,7 @@ class Commands:
         session_of: Callable[[str], Session | None],
     ) -> None:
         self._cfg = cfg
+        self.cfg = cfg
         self._sink = sink
         self._clock = clock
         self._session_of = session_of
@@ -85,6 +76,9 @@ class Commands:
         self._last_profile: dict[tuple[str, int], ChargingProfileSpec] = {}
         self._reported: dict[str, list[Payload]] = {}
         self._request_ids = itertools.count(1)
+        # What each charger's firmware needs (unit, EVSE, stack level...) and what to tell.
+        self.adaptation = Adaptation(cfg, sink, clock)
+        self._sender = ProfileSender(cfg, self.adaptation)
 
     # ---------------------------------------------------------------- low level
 
@@ -146,7 +140,8 @@ class Commands:
         """The last commands sent to a charger and how they ended (oldest first)."""
         return list(self._history.get(charger_id, ()))
 
-    def _request_id(self) -> int:
+    def request_id(self) -> int:
+        """A fresh requestId (reports that follow a request carry it)."""
         return next(self._request_ids)
 
     # ---------------------------------------------------------------- smart charging
@@ -156,17 +151,16 @@ class Commands:
         return self._last_profile.get((charger_id, evse_id))
 
     async def set_charging_profile(self, profile: GatedProfile) -> CommandResult:
-        """Send a profile that passed the safety gate (no other kind can be sent)."""
+        """Send a profile that passed the safety gate (no other kind can be sent), in the form
+        this charger's firmware takes (unit, EVSE, stack level: never more power or energy)."""
         spec = profile.spec
+        if self.adaptation.smart_charging_off(spec.charger_id):
+            # The user has been told; sending would only be refused again (no profile spam).
+            return CommandResult(CommandStatus.ERROR, "smart charging is off on the charger")
         try:
-            ocpp = ocpp_profile(spec)
+            result = await self._sender.send(spec, self._run)
         except ValueError as exc:
             return CommandResult(CommandStatus.ERROR, str(exc))
-        result = await self._run(
-            spec.charger_id,
-            "SetChargingProfile",
-            {"evseId": spec.evse_id, "chargingProfile": ocpp},
-        )
         if result.ok:
             self._last_profile[(spec.charger_id, spec.evse_id)] = spec
         return result
@@ -180,7 +174,16 @@ class Commands:
         if evse_id is not None:
             payload["chargingProfileCriteria"] = {"evseId": evse_id}
         result = await self._run(charger_id, "ClearChargingProfile", payload)
+        facts = self.adaptation.facts(charger_id)
+        if evse_id is not None and profile_id is None and facts.tx_default_evse0:
+            # Our TxDefaultProfile went to EVSE 0 (the charger wanted it there).
+            for key, spec in list(self._last_profile.items()):
+                if key == (charger_id, evse_id) and self._sender.target_evse(spec) == 0:
+                    await self._run(
+                        charger_id, "ClearChargingProfile", {"chargingProfileId": spec.profile_id}
+                    )
         if result.ok or result.payload.get("status") == "Unknown":
+            self.adaptation.profile_cleared(charger_id, evse_id, profile_id)
             for key, spec in list(self._last_profile.items()):
                 if key[0] != charger_id:
                     continue
@@ -194,16 +197,23 @@ class Commands:
     async def get_composite_schedule(
         self, charger_id: str, evse_id: int, duration_s: int
     ) -> CommandResult:
-        payload = {"duration": duration_s, "evseId": evse_id, "chargingRateUnit": "W"}
+        unit = self.adaptation.electrical(charger_id).rate_unit
+        payload = {"duration": duration_s, "evseId": evse_id, "chargingRateUnit": unit}
         return await self._run(charger_id, "GetCompositeSchedule", payload)
 
     async def get_charging_profiles(
-        self, charger_id: str, *, evse_id: int | None = None, purpose: str | None = None
+        self,
+        charger_id: str,
+        *,
+        evse_id: int | None = None,
+        purpose: str | None = None,
+        request_id: int | None = None,
     ) -> CommandResult:
         criterion: Payload = {}
         if purpose is not None:
             criterion["chargingProfilePurpose"] = purpose
-        payload: Payload = {"requestId": self._request_id(), "chargingProfile": criterion}
+        rid = request_id if request_id is not None else self.request_id()
+        payload: Payload = {"requestId": rid, "chargingProfile": criterion}
         if evse_id is not None:
             payload["evseId"] = evse_id
         return await self._run(charger_id, "GetChargingProfiles", payload)
@@ -212,6 +222,9 @@ class Commands:
         """ReportChargingProfiles parts, kept until the next GetChargingProfiles."""
         self._reported.setdefault(charger_id, []).append(report)
         del self._reported[charger_id][:-_HISTORY]
+        rid = report.get("requestId")
+        facts = self.adaptation.facts(charger_id)
+        facts.report_part(rid if isinstance(rid, int) else None, bool(report.get("tbc")))
 
     def reported_profiles(self, charger_id: str) -> list[Payload]:
         return list(self._reported.get(charger_id, ()))
@@ -228,7 +241,7 @@ class Commands:
     ) -> CommandResult:
         payload: Payload = {
             "idToken": {"idToken": id_token, "type": token_type},
-            "remoteStartId": self._request_id(),
+            "remoteStartId": self.request_id(),
         }
         if evse_id is not None:
             payload["evseId"] = evse_id
@@ -277,9 +290,10 @@ class Commands:
         return result
 
     async def get_base_report(
-        self, charger_id: str, report_base: str = "FullInventory"
+        self, charger_id: str, report_base: str = "FullInventory", *, request_id: int | None = None
     ) -> CommandResult:
-        payload = {"requestId": self._request_id(), "reportBase": report_base}
+        rid = request_id if request_id is not None else self.request_id()
+        payload = {"requestId": rid, "reportBase": report_base}
         return await self._run(charger_id, "GetBaseReport", payload)
 
     async def reset(
@@ -309,20 +323,8 @@ class Commands:
     # ---------------------------------------------------------------- after a boot
 
     async def configure_after_boot(self, charger_id: str) -> None:
-        """Meter sampling the planner needs, then the device model for capabilities."""
-        interval = str(self._cfg.ocpp.meter_interval_s)
-        sampled = await self.set_variables(
-            charger_id,
-            [
-                ("SampledDataCtrlr", "TxUpdatedInterval", interval),
-                ("SampledDataCtrlr", "TxUpdatedMeasurands", TX_MEASURANDS),
-            ],
-        )
-        if not sampled.ok:
-            log.warning("charger refused meter sampling settings", detail=sampled.detail)
-        report = await self.get_base_report(charger_id)
-        if not report.ok:
-            log.info("no device model report", status=report.status.value, detail=report.detail)
+        """Learn the charger, set up meter sampling, tidy its profiles (boot_setup.py)."""
+        await configure_after_boot(self, charger_id)
 
 
 def _from_answer(answer: Payload) -> CommandResult:

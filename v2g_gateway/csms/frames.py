@@ -146,6 +146,9 @@ def _validator(type_id: int, action: str) -> Callable[[Any], Any]:
     return compiled
 
 
+validator = _validator  # for leniency.py, which repairs what the schema refuses
+
+
 def _problem(action: str, payload: Any, type_id: int = CALL) -> tuple[str, str] | None:
     """(OCPP error code, description) for a payload that breaks its schema, else None."""
     try:

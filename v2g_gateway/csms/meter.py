@@ -17,6 +17,7 @@ from v2g_gateway.model import MeterSample
 
 _DEFAULT_MEASURAND = "Energy.Active.Import.Register"
 _KILO = {"kW": 1000.0, "kWh": 1000.0, "kvar": 1000.0, "kVA": 1000.0, "kvarh": 1000.0}
+_REGISTERS = {"Energy.Active.Import.Register", "Energy.Active.Export.Register"}
 _PHASE_VOLTAGES = ("L1-N", "L2-N", "L3-N", "L1", "L2", "L3")
 
 
@@ -51,7 +52,11 @@ def sample_from(
     by: dict[str, dict[str | None, float]] = defaultdict(dict)
     for sv in meter_value.get("sampledValue", ()):
         measurand = str(sv.get("measurand", _DEFAULT_MEASURAND))
-        by[measurand][sv.get("phase")] = _scaled(sv)
+        value = _scaled(sv)
+        if measurand in _REGISTERS and value < 0:
+            # Registers only count up; a negative one is a broken meter, never "lenient".
+            raise FrameError("PropertyConstraintViolation", f"{measurand} {value:g} Wh is negative")
+        by[measurand][sv.get("phase")] = value
 
     imp = _total(by["Power.Active.Import"]) if "Power.Active.Import" in by else None
     exp = _total(by["Power.Active.Export"]) if "Power.Active.Export" in by else None

@@ -25,3 +25,8 @@ class TokenBucket:
         self._at = now
         self._tokens = min(self.capacity, self._tokens + elapsed * self._rate) - 1.0
         return self._tokens
+
+    def reset(self) -> None:
+        """Full again (a new session starts without the last one's penalty)."""
+        self._tokens = self.capacity
+        self._at = self._clock.now()

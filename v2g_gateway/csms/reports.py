@@ -24,6 +24,37 @@ def _as_bool(value: str | None) -> bool | None:
     return None if value is None else value.strip().lower() in _TRUE
 
 
+def rate_unit(value: str | None) -> str | None:
+    """W when the charger takes it (the planner's unit), else A, from a RateUnit member list."""
+    units = {u.strip().upper() for u in (value or "").split(",")}
+    return "W" if "W" in units else "A" if "A" in units else None
+
+
+def _values_list(entry: dict[str, Any]) -> tuple[str, ...] | None:
+    chars = entry.get("variableCharacteristics") or {}
+    values = chars.get("valuesList")
+    if not isinstance(values, str) or not values.strip():
+        return None
+    return tuple(v.strip() for v in values.split(",") if v.strip())
+
+
+def variable_capability(component: str, variable: str, value: str | None) -> tuple[str, Any] | None:
+    """What one (component, variable, value) says, as (name, value); GetVariables answers and
+    NotifyReport entries both come through here."""
+    if component == "SmartChargingCtrlr":
+        if variable == "Enabled":
+            return "smart_charging_enabled", _as_bool(value)
+        if variable == "Available":
+            return "smart_charging_available", _as_bool(value)
+        if variable == "RateUnit" and rate_unit(value):
+            return "rate_unit_supported", rate_unit(value)
+        if variable == "ProfileStackLevel" and value is not None and value.strip().isdigit():
+            return "max_stack_level", int(value)
+    if variable == "SupplyPhases" and value is not None and value.strip() in ("1", "2", "3"):
+        return "phases", int(value)
+    return None
+
+
 def capabilities(report_data: list[dict[str, Any]]) -> Iterator[tuple[str, Any, str]]:
     """(name, value, detail) for each entry that says something we use."""
     for entry in report_data:
@@ -32,8 +63,13 @@ def capabilities(report_data: list[dict[str, Any]]) -> Iterator[tuple[str, Any, 
         value = _actual(entry)
         where = f"{component}.{variable}"
         lc = component.lower()
-        if component == "SmartChargingCtrlr" and variable in ("Enabled", "Available"):
-            yield "smart_charging", _as_bool(value), where
+        known = variable_capability(component, variable, value)
+        if known is not None:
+            yield known[0], known[1], where
+        elif component == "SampledDataCtrlr" and variable == "TxUpdatedMeasurands":
+            values = _values_list(entry)
+            if values is not None:
+                yield "measurands_supported", values, f"{where} valuesList"
         elif component == "ISO15118Ctrlr" and variable in ("Enabled", "Available"):
             yield "iso15118", _as_bool(value), where
         elif ("v2x" in lc or "bidirectional" in lc) and variable in (
@@ -42,8 +78,6 @@ def capabilities(report_data: list[dict[str, Any]]) -> Iterator[tuple[str, Any, 
             "Supported",
         ):
             yield "discharge", _as_bool(value), f"{where} in the device model"
-        elif variable == "SupplyPhases" and value is not None and value.isdigit():
-            yield "phases", int(value), where
         elif variable == "Power" and component in ("EVSE", "ChargingStation"):
             chars = entry.get("variableCharacteristics") or {}
             if "maxLimit" in chars:

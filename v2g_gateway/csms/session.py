@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -22,47 +24,40 @@ from websockets.asyncio.server import ServerConnection
 from v2g_gateway.csms import frames
 from v2g_gateway.csms.commands import CallErrorReply
 from v2g_gateway.csms.frames import Call, FrameError
+from v2g_gateway.csms.leniency import accept, accept_answer, v2x_powers
 from v2g_gateway.csms.meter import sample_from
 from v2g_gateway.csms.ratelimit import TokenBucket
-from v2g_gateway.csms.reports import capabilities
+from v2g_gateway.csms.side_messages import SideMessages, grid_hint
 from v2g_gateway.csms.timestamps import iso, parse_ts
 from v2g_gateway.errors import ChargerOffline, CommandRejected, OcppCommandError
 from v2g_gateway.model import (
-    GRID_HINT,
     ChargerBooted,
-    ChargerCapability,
     ChargerEvent,
     ConnectorStatus,
     ConnectorStatusChanged,
     EvChargingNeeds,
     HeartbeatSeen,
+    MeterSample,
 )
 
 if TYPE_CHECKING:
     from v2g_gateway.csms.server import CsmsServer
 
 log = structlog.get_logger(__name__)
+# Every frame in and out at debug level (log_level = "debug"): what a charger report needs.
+_FRAMES = logging.getLogger("v2g_gateway.ocpp.frames")
 
 Payload = dict[str, Any]
 Handler = Callable[[Payload], Payload]
 
 
-# OCPP 2.0.1 names no standard "grid lost" event; chargers that report it use variables like
-# these (any component). true = the grid is gone; false or a cleared event = it is back.
-_GRID_LOSS_VARIABLES = {"powerloss", "gridloss", "mainsloss", "acpowerloss", "gridfailure"}
-
-
-def grid_hint(ev: Payload) -> bool | None:
-    """What a NotifyEvent entry says about the grid, if anything."""
-    if str(ev["variable"]["name"]).lower() not in _GRID_LOSS_VARIABLES:
-        return None
-    if ev.get("cleared"):
-        return False
-    return str(ev["actualValue"]).strip().lower() in ("true", "1", "on", "active")
-
+__all__ = ["BOOT_RETRY_S", "Session", "grid_hint"]
 
 # How soon a charger answered Pending (gateway not ready) boots again, in seconds.
 BOOT_RETRY_S = 30
+# TransactionEvents a reconnecting charger may replay (offline = true) outside the flood guard
+# in one session: more than the offline queue of any charger we know (the simulator keeps 2,000).
+OFFLINE_ALLOWANCE = 10_000
 
 
 class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
@@ -75,6 +70,12 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         self._cfg = server.cfg
         self._clock = server.clock
         self._bucket = bucket
+        # A flood's penalty ends with the session that earned it: a new connection starts full.
+        bucket.reset()
+        self._offline_allowance = OFFLINE_ALLOWANCE
+        self.clock = server.clock
+        self.commands = server.commands
+        self.adaptation = server.commands.adaptation
         self.tx = server.tracker_for(charger_id)
         self.tasks: set[asyncio.Task[None]] = set()
         self.booted = False
@@ -85,25 +86,8 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             "TransactionEvent": self._transaction,
             "MeterValues": self._meter_values,
             "NotifyEVChargingNeeds": self._ev_needs,
-            "NotifyEVChargingSchedule": self._ev_schedule,
-            "NotifyChargingLimit": self._charging_limit,
-            "ClearedChargingLimit": self._cleared_limit,
-            "ReportChargingProfiles": self._report_profiles,
-            "NotifyReport": self._notify_report,
-            "NotifyEvent": self._notify_event,
-            "SecurityEventNotification": self._security_event,
             "Authorize": self._authorize,
-            "FirmwareStatusNotification": self._status_log("firmware status"),
-            "LogStatusNotification": self._status_log("log upload status"),
-            "PublishFirmwareStatusNotification": self._status_log("firmware publishing status"),
-            "DataTransfer": self._data_transfer,
-            "SignCertificate": self._sign_certificate,
-            "Get15118EVCertificate": self._ev_certificate,
-            "GetCertificateStatus": self._certificate_status,
-            "NotifyCustomerInformation": self._ack("customer information"),
-            "NotifyDisplayMessages": self._ack("display messages"),
-            "NotifyMonitoringReport": self._ack("monitoring report"),
-            "ReservationStatusUpdate": self._ack("reservation status"),
+            **SideMessages(self).handlers(),
         }
         self._after: dict[str, Callable[[Payload], None]] = {"BootNotification": self._after_boot}
 
@@ -114,6 +98,8 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             await self.route_message(raw)
 
     async def _send(self, message: str) -> None:
+        if _FRAMES.isEnabledFor(logging.DEBUG):
+            log.debug("ocpp frame out", frame=message[:4096])
         await self.ws.send(message)
 
     async def _answer_or_hangup(self, unique_id: str, action: str, wait_s: float) -> Any:
@@ -141,24 +127,31 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             answer = await self._answer_or_hangup(unique_id, action, wait_s)
         if isinstance(answer, LibCallError):
             raise CallErrorReply(self.id, action, answer.error_code, answer.error_description)
-        problem = frames.schema_problem(frames.CALLRESULT, action, answer.payload)
-        if problem:
-            raise CommandRejected(self.id, action, f"invalid answer: {problem}")
-        result: Payload = answer.payload
-        return result
+        try:
+            read = accept_answer(action, answer.payload, self.adaptation.strict(self.id))
+        except FrameError as exc:
+            raise CommandRejected(self.id, action, f"invalid answer: {exc.description}") from None
+        if read.quirks:
+            self.adaptation.quirks(self.id, read.quirks)
+        return read.payload
 
     async def route_message(self, raw_msg: str | bytes) -> None:
-        left = self._bucket.take()
-        if left < 0:
-            await self._flood(raw_msg, left)
-            return
+        if _FRAMES.isEnabledFor(logging.DEBUG):
+            log.debug("ocpp frame in", frame=str(raw_msg)[:4096])
         try:
             frame = frames.parse_frame(raw_msg)
         except FrameError as exc:
+            if self._bucket.take() < 0:
+                return  # flooding with junk: no answers to junk either
             log.warning("bad frame", code=exc.code, problem=exc.description)
             if exc.reply:
                 await self._send(frames.call_error(exc.unique_id, exc.code, exc.description))
             return
+        if not self._replayed(frame):
+            left = self._bucket.take()
+            if left < 0:
+                await self._flood(frame, left)
+                return
         if not isinstance(frame, Call) and not self._call_lock.locked():
             log.warning("answer to no pending call ignored", unique_id=frame.unique_id)
         elif isinstance(frame, frames.Result):
@@ -169,24 +162,39 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         else:
             await self._handle(frame)
 
-    async def _flood(self, raw_msg: str | bytes, left: float) -> None:
+    def _replayed(self, frame: frames.Frame) -> bool:
+        """Not live traffic, so not rate limited: an offline queue being replayed (TransactionEvent,
+        offline = true; up to OFFLINE_ALLOWANCE a session), or the answer to our own call."""
+        if not isinstance(frame, Call):
+            return bool(self._call_lock.locked())
+        if not (
+            frame.action == "TransactionEvent"
+            and frame.payload.get("offline") is True
+            and self._offline_allowance > 0
+        ):
+            return False
+        self._offline_allowance -= 1
+        return True
+
+    async def _flood(self, frame: frames.Frame, left: float) -> None:
         if left < -self._bucket.capacity:
             log.warning("closing a flooding charger", limit=self._cfg.ocpp.max_messages_per_minute)
             await self.ws.close(1008, "message rate limit exceeded")
             return
-        try:
-            frame = frames.parse_frame(raw_msg)
-        except FrameError:
+        if not isinstance(frame, Call):
             return
-        if isinstance(frame, Call):
-            limit = self._cfg.ocpp.max_messages_per_minute
-            await self._send(
-                frames.call_error(
-                    frame.unique_id,
-                    "GenericError",
-                    f"rate limit of {limit} messages/minute exceeded",
-                )
+        if frame.action == "BootNotification":
+            # Never a CALLERROR to a boot: the charger waits the interval and boots again.
+            await self._send(frames.call_result(frame.unique_id, self._pending()))
+            return
+        limit = self._cfg.ocpp.max_messages_per_minute
+        await self._send(
+            frames.call_error(
+                frame.unique_id,
+                "GenericError",
+                f"rate limit of {limit} messages/minute exceeded",
             )
+        )
 
     async def _handle(self, call: Call) -> None:
         handler = self._handlers.get(call.action)
@@ -195,29 +203,60 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
                 if frames.schema_exists(call.action):
                     raise FrameError("NotSupported", f"{call.action} is not sent by chargers")
                 raise FrameError("NotImplemented", f"unknown action {call.action!r}")
-            frames.validate_request(call)
-            response = handler(call.payload)
+            read = accept(call, self.adaptation.strict(self.id))
+            if read.quirks:
+                self.adaptation.quirks(self.id, read.quirks)
+            response = handler(read.payload)
         except FrameError as exc:
             log.warning("call refused", action=call.action, code=exc.code, problem=exc.description)
+            if call.action == "BootNotification":
+                await self._send(frames.call_result(call.unique_id, self._rejected(exc)))
+                return
             await self._send(frames.call_error(call.unique_id, exc.code, exc.description))
             return
         except Exception:
             log.exception("handler failed", action=call.action)
+            if call.action == "BootNotification":
+                await self._send(frames.call_result(call.unique_id, self._pending()))
+                return
             await self._send(frames.call_error(call.unique_id, "InternalError", "handler failed"))
             return
         await self._send(frames.call_result(call.unique_id, response))
         after = self._after.get(call.action)
         if after is not None:
-            after(call.payload)
+            after(read.payload)
 
-    def _emit(self, event: ChargerEvent) -> None:
+    def _pending(self) -> Payload:
+        return {
+            "currentTime": iso(self._clock.now()),
+            "interval": BOOT_RETRY_S,
+            "status": "Pending",
+        }
+
+    def _rejected(self, exc: FrameError) -> Payload:
+        """A BootNotification the gateway cannot read: Rejected (retry later), saying why."""
+        return {
+            "currentTime": iso(self._clock.now()),
+            "interval": BOOT_RETRY_S * 10,
+            "status": "Rejected",
+            # reasonCode is 20 characters at most; the OCPP error code goes with the detail.
+            "statusInfo": {
+                "reasonCode": "InvalidValue",
+                "additionalInfo": f"{exc.code}: {exc.description}"[:512],
+            },
+        }
+
+    def emit(self, event: ChargerEvent) -> None:
         self._server.sink(event)
 
-    def spawn(self, name: str, coro: Any) -> None:
+    _emit = emit
+
+    def spawn(self, name: str, coro: Any) -> asyncio.Task[None]:
         """A named background task owned by this session (cancelled when it ends)."""
         task: asyncio.Task[None] = asyncio.create_task(coro, name=f"csms:{self.id}:{name}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     # ---------------------------------------------------------------- core messages
 
@@ -229,7 +268,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             # Taken out of service by the user: the charger retries after the interval.
             return {"currentTime": now, "interval": BOOT_RETRY_S * 10, "status": "Rejected"}
         if not self._server.ready():
-            return {"currentTime": now, "interval": BOOT_RETRY_S, "status": "Pending"}
+            return self._pending()
         self._emit(
             ChargerBooted(
                 charger_id=self.id,
@@ -258,6 +297,12 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         self._emit(HeartbeatSeen(self.id, now))
         return {"currentTime": iso(now)}
 
+    def _live_time(self, raw: Any) -> datetime:
+        """A live message's timestamp, parsed strictly and checked against the gateway clock."""
+        ts = parse_ts(raw)
+        self.adaptation.timestamp(self.id, str(raw), ts)
+        return ts
+
     def _status(self, p: Payload) -> Payload:
         self._emit(
             ConnectorStatusChanged(
@@ -265,7 +310,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
                 evse_id=int(p["evseId"]),
                 connector_id=int(p["connectorId"]),
                 status=ConnectorStatus(p["connectorStatus"]),
-                at=parse_ts(p["timestamp"]),
+                at=self._live_time(p["timestamp"]),
             )
         )
         return {}
@@ -278,12 +323,19 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
                 seq_no=p["seqNo"],
             )
             return {}
+        live = not p.get("offline")
+        if live:
+            self._live_time(p["timestamp"])
         events = self.tx.translate(p)
         for event in events:
             self._emit(event)
         self.tx.mark(p, events[0].evse_id)
+        if live:
+            for event in events:
+                if isinstance(event, MeterSample):
+                    self.adaptation.meter(event)
         answer: Payload = {}
-        token = (p.get("idToken") or {}).get("idToken")
+        token = p.get("idToken")
         if token is not None:
             answer["idTokenInfo"] = {"status": self._token_status(token)}
         return answer
@@ -291,8 +343,12 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
     def _meter_values(self, p: Payload) -> Payload:
         evse_id = int(p["evseId"])
         samples = [sample_from(self.id, evse_id, mv) for mv in p["meterValue"]]
+        for mv in p["meterValue"]:
+            self._live_time(mv["timestamp"])
         for sample in samples:
             self._emit(sample)
+        for sample in samples:
+            self.adaptation.meter(sample)
         return {}
 
     def _ev_needs(self, p: Payload) -> Payload:
@@ -304,6 +360,8 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             max_w = float(dc["evMaxPower"])
         elif "evMaxCurrent" in ac and "evMaxVoltage" in ac:
             max_w = float(ac["evMaxCurrent"]) * float(ac["evMaxVoltage"])
+        v2x = v2x_powers(needs.get("v2xChargingParameters"))
+        max_w = v2x.get("maxChargePower", max_w)
         energy = dc.get("energyAmount", ac.get("energyAmount"))
         departure = needs.get("departureTime")
         self._emit(
@@ -316,122 +374,23 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
                 departure_time=parse_ts(departure, "departureTime") if departure else None,
                 energy_request_wh=float(energy) if energy is not None else None,
                 max_charge_w=max_w,
+                max_discharge_w=v2x.get("maxDischargePower"),
             )
         )
         return {"status": "Accepted"}
 
-    # ---------------------------------------------------------------- smart charging reports
+    # ---------------------------------------------------------------- authorisation
 
-    def _ev_schedule(self, p: Payload) -> Payload:
-        sched = p["chargingSchedule"]
-        log.info(
-            "EV proposed a charging schedule",
-            evse_id=p["evseId"],
-            periods=len(sched.get("chargingSchedulePeriod", ())),
-        )
-        return {"status": "Accepted"}
-
-    def _charging_limit(self, p: Payload) -> Payload:
-        limit = p["chargingLimit"]
-        self._emit(
-            ChargerCapability(
-                charger_id=self.id,
-                at=self._clock.now(),
-                name="external_limit",
-                value={
-                    "source": limit["chargingLimitSource"],
-                    "grid_critical": limit.get("isGridCritical"),
-                    "evse_id": p.get("evseId"),
-                    "schedule": p.get("chargingSchedule"),
-                },
-                detail="NotifyChargingLimit",
-            )
-        )
-        return {}
-
-    def _cleared_limit(self, p: Payload) -> Payload:
-        self._emit(
-            ChargerCapability(
-                charger_id=self.id,
-                at=self._clock.now(),
-                name="external_limit",
-                value=None,
-                detail=f"cleared by {p['chargingLimitSource']}",
-            )
-        )
-        return {}
-
-    def _report_profiles(self, p: Payload) -> Payload:
-        self._server.commands.record_reported_profiles(self.id, p)
-        return {}
-
-    def _notify_report(self, p: Payload) -> Payload:
-        now = self._clock.now()
-        for name, value, detail in capabilities(p.get("reportData", ())):
-            self._emit(ChargerCapability(self.id, now, name, value, detail))
-        return {}
-
-    def _notify_event(self, p: Payload) -> Payload:
-        for ev in p["eventData"]:
-            log.info(
-                "charger event",
-                component=ev["component"]["name"],
-                variable=ev["variable"]["name"],
-                value=ev["actualValue"],
-                trigger=ev["trigger"],
-            )
-            hint = grid_hint(ev)
-            if hint is not None:
-                self._emit(
-                    ChargerCapability(
-                        self.id,
-                        self._clock.now(),
-                        GRID_HINT,
-                        hint,
-                        f"{ev['component']['name']}.{ev['variable']['name']}",
-                    )
-                )
-        return {}
-
-    def _security_event(self, p: Payload) -> Payload:
-        log.warning("charger security event", type=p["type"], info=p.get("techInfo"))
-        return {}
-
-    # ---------------------------------------------------------------- authorisation and the rest
-
-    def _token_status(self, token: str) -> str:
+    def _token_status(self, token: Payload) -> str:
+        """Accepted for a configured vehicle's token; any other token (NoAuthorization, an
+        empty one, an unknown card) per [ocpp] authorize: "any" lets it charge as a guest."""
+        value = str(token.get("idToken", ""))
         for v in self._cfg.vehicles:
-            if token in v.id_tokens or (v.evccid is not None and token == v.evccid):
+            if value and (value in v.id_tokens or (v.evccid is not None and value == v.evccid)):
                 return "Accepted"
-        return "Invalid"
+        accepted = self._cfg.ocpp.authorize == "any"
+        self.adaptation.unknown_token(self.id, value, str(token.get("type", "")), accepted)
+        return "Accepted" if accepted else "Unknown"
 
     def _authorize(self, p: Payload) -> Payload:
-        status = self._token_status(p["idToken"]["idToken"])
-        return {"idTokenInfo": {"status": status}}
-
-    def _status_log(self, what: str) -> Handler:
-        def handler(p: Payload) -> Payload:
-            log.info(what, status=p["status"], request_id=p.get("requestId"))
-            return {}
-
-        return handler
-
-    def _ack(self, what: str) -> Handler:
-        def handler(p: Payload) -> Payload:
-            log.info(f"charger sent {what}", request_id=p.get("requestId"))
-            return {}
-
-        return handler
-
-    def _data_transfer(self, p: Payload) -> Payload:
-        log.info("data transfer from unknown vendor", vendor_id=p["vendorId"])
-        return {"status": "UnknownVendorId"}
-
-    def _sign_certificate(self, p: Payload) -> Payload:
-        return {"status": "Rejected", "statusInfo": {"reasonCode": "NotSupported"}}
-
-    def _ev_certificate(self, p: Payload) -> Payload:
-        return {"status": "Failed", "exiResponse": ""}
-
-    def _certificate_status(self, p: Payload) -> Payload:
-        return {"status": "Failed"}
+        return {"idTokenInfo": {"status": self._token_status(p["idToken"])}}

@@ -208,6 +208,12 @@ class Controller:
         price: UserPriceSlot | None,
         grid: Grid,
     ) -> None:
+        if charger.capabilities.get("smart_charging_enabled") is False:
+            # Nothing to control until it is switched on (the user was told how, once).
+            why = "smart charging is off on the charger: nothing to control"
+            key = (session.charger_id, session.evse_id)
+            self._store.set_dispatch_state(key, {"mode": "none", "limit_w": None, "reason": why})
+            return
         vid = session.vehicle_id
         vehicle = self._store.vehicle_view(vid) if vid else None
         ev = charger.evses.get(session.evse_id)

@@ -58,7 +58,12 @@ class GateLimits:
     # Why discharging is not allowed at all (capability, V2G off, guest, ...); None = allowed.
     no_discharge: str | None = None
     min_discharge_w: float = 0.0
-    charge_cap_w: float | None = None  # an external limit (NotifyChargingLimit) on charging
+    # The least a charger delivers when it charges at all (a minimum current): less is rounded
+    # to 0 or up to it, whichever is nearer.
+    min_charge_w: float = 0.0
+    # An external limit (NotifyChargingLimit: a local EMS or the grid operator) on the power in
+    # either direction.
+    power_cap_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,10 @@ def window_s(lim: GateLimits) -> int:
     return lim.validity_s - tail_s(lim.validity_s)
 
 
+def _capped(w: float, cap: float | None) -> float:
+    return max(0.0, w if cap is None else min(w, cap))
+
+
 def _normalise(want: Sequence[Want], lim: GateLimits, notes: list[str]) -> list[Want]:
     """Sorted, within the window, each limit inside what charger and car allow."""
     out: list[Want] = []
@@ -144,12 +153,11 @@ def _normalise(want: Sequence[Want], lim: GateLimits, notes: list[str]) -> list[
             continue
         limit = w.limit_w
         if limit > 0:
-            cap = (
-                lim.max_charge_w
-                if lim.charge_cap_w is None
-                else min(lim.max_charge_w, lim.charge_cap_w)
-            )
-            limit = min(limit, max(cap, 0.0))
+            cap = _capped(lim.max_charge_w, lim.power_cap_w)
+            limit = min(limit, cap)
+            if limit < lim.min_charge_w:
+                nearer = limit >= lim.min_charge_w / 2 and cap >= lim.min_charge_w
+                limit = lim.min_charge_w if nearer else 0.0
         elif limit < 0:
             why = lim.no_discharge
             if why is None and lim.soc_percent is None:
@@ -162,7 +170,7 @@ def _normalise(want: Sequence[Want], lim: GateLimits, notes: list[str]) -> list[
                 notes.append(f"no discharge: {why}")
                 limit = 0.0
             else:
-                limit = -min(-limit, lim.max_discharge_w)
+                limit = -min(-limit, _capped(lim.max_discharge_w, lim.power_cap_w))
         out.append(Want(w.offset_s, float(round(limit)), w.floor_percent))
     if not out or out[0].offset_s != 0:
         out.insert(0, Want(0, 0.0))

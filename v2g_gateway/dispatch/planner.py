@@ -449,7 +449,7 @@ def _slots(
                 reason = f"peak {s.export_per_kwh:.2f} {cur}/kWh above break-even {be:.2f}"
         elif soc_start >= max(v.max_kwh, v.soc_kwh) - TOL:
             reason = "full"
-        elif soc_start <= reserve + TOL and max(hz.exp[i], hz.imp[i]) > be:
+        elif reserve > TOL and soc_start <= reserve + TOL and max(hz.exp[i], hz.imp[i]) > be:
             reason = "reserve reached"
         elif nxt is not None and soc_start >= nxt.soc_kwh - TOL:
             reason = f"target {_pct(nxt.soc_kwh, v)} % reached"

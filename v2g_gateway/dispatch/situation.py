@@ -158,6 +158,7 @@ def situation(
         soc_percent=soc,
         no_discharge=no_discharge,
         min_discharge_w=x.min_discharge_w,
-        charge_cap_w=_number(charger.capabilities.get("external_limit_w")),
+        min_charge_w=_number(charger.capabilities.get("min_power_w")) or 0.0,
+        power_cap_w=_number(charger.capabilities.get("external_limit_w")),
     )
     return Situation(x=x, limits=limits, ahead=plan.ahead, last=last)

@@ -158,8 +158,9 @@ class ChargerEventsMixin(PlugsMixin):
                 and ev.transaction_id is not None
                 and e.transaction_id != ev.transaction_id
             ):
-                # Queued while offline, or of another transaction: a reading of the past.
-                log.info("store.soc_not_current", charger_id=e.charger_id, soc=e.soc_percent)
+                # Queued while offline, or of another transaction: a reading of the past. It
+                # goes into the history at the charger's time, never into the present.
+                self._soc_history(session, e.soc_percent, SocSource.CHARGER, e.at, e.at)
             else:
                 reading = self._reading(e.soc_percent, SocSource.CHARGER, session, e.at)
                 out += self._add_reading(session, reading)
@@ -346,22 +347,36 @@ class ChargerEventsMixin(PlugsMixin):
             )
         self._put_session(updated)
         if verdict != rules.Verdict.HELD:
-            with self._tx() as db:
-                db.execute(
-                    "INSERT INTO soc_samples (vehicle_id, at, soc_percent, source, session_id, "
-                    "measured_at) VALUES (?,?,?,?,?,?)",
-                    (
-                        session.vehicle_id or f"guest@{session.charger_id}",
-                        _ts(reading.received_at),
-                        reading.percent,
-                        reading.source.value,
-                        session.session_id,
-                        _ts(reading.measured_at),
-                    ),
-                )
+            self._soc_history(
+                session, reading.percent, reading.source, reading.received_at, reading.measured_at
+            )
             if session.vehicle_id:
                 self._set_last_soc(session.vehicle_id, reading)
         return [Changed("vehicle", session.vehicle_id)] if session.vehicle_id else []
+
+    def _soc_history(
+        self,
+        session: PlugSession,
+        percent: float,
+        source: SocSource,
+        at: datetime,
+        measured_at: datetime | None,
+    ) -> None:
+        if not 0.0 <= percent <= 100.0:
+            raise ValueError(f"SoC {percent} outside 0..100")
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO soc_samples (vehicle_id, at, soc_percent, source, session_id, "
+                "measured_at) VALUES (?,?,?,?,?,?)",
+                (
+                    session.vehicle_id or f"guest@{session.charger_id}",
+                    _ts(at),
+                    percent,
+                    source.value,
+                    session.session_id,
+                    _ts(measured_at),
+                ),
+            )
 
     # ---------------------------------------------------------------- rows
 

@@ -12,12 +12,13 @@ PASSWORD = "Correct-Horse-Battery-9"
 T0 = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
 
-def make_config(**ocpp: Any) -> Config:
+def make_config(*, charger: dict[str, Any] | None = None, **ocpp: Any) -> Config:
+    """Two chargers and a car; `charger` adds keys to garage's [[chargers]] entry."""
     return parse_config(
         {
             "ocpp": {"host": "127.0.0.1", "port": 0, **ocpp},
             "chargers": [
-                {"id": "garage", "password": PASSWORD},
+                {"id": "garage", "password": PASSWORD, **(charger or {})},
                 {"id": "carport:2", "password": PASSWORD + "x"},
             ],
             "vehicles": [{"id": "car", "battery_kwh": 60, "id_tokens": ["TAG1"]}],

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from csms_client import RawCharger
-from csms_fixtures import BOOT, Events
+from csms_client import RawCharger, basic
+from csms_fixtures import BOOT, PASSWORD, Events, make_config
 
 from v2g_gateway.csms.server import CsmsServer
 from v2g_gateway.model import (
@@ -173,10 +173,32 @@ async def test_transaction_seqno_gap_is_applied(charger: RawCharger, events: Eve
     assert [c.seq_no for c in events.of(TransactionChanged)] == [0, 5]
 
 
-async def test_unknown_token_is_invalid(charger: RawCharger) -> None:
-    started = tx_event(0, "Started", "Authorized", idToken={"idToken": "X", "type": "ISO14443"})
-    answer = await charger.call("TransactionEvent", started)
-    assert answer[2]["idTokenInfo"]["status"] == "Invalid"
+@pytest.mark.parametrize(
+    ("authorize", "token", "status"),
+    [
+        ("any", {"idToken": "TAG1", "type": "ISO14443"}, "Accepted"),
+        ("any", {"idToken": "X", "type": "ISO14443"}, "Accepted"),  # a guest, not "Invalid"
+        ("any", {"idToken": "", "type": "NoAuthorization"}, "Accepted"),
+        ("known", {"idToken": "TAG1", "type": "ISO14443"}, "Accepted"),
+        ("known", {"idToken": "X", "type": "ISO14443"}, "Unknown"),
+        ("known", {"idToken": "", "type": "NoAuthorization"}, "Unknown"),
+    ],
+)
+async def test_token_answers_follow_the_authorize_setting(
+    make_server: Any, authorize: str, token: dict[str, str], status: str
+) -> None:
+    server: CsmsServer = await make_server(make_config(authorize=authorize))
+    c = await RawCharger.open(
+        f"ws://127.0.0.1:{server.port}/ocpp/garage", headers=basic("garage", PASSWORD)
+    )
+    try:
+        started = tx_event(0, "Started", "Authorized", idToken=token)
+        answer = await c.call("TransactionEvent", started)
+        assert answer[2]["idTokenInfo"]["status"] == status
+        authorized = await c.call("Authorize", {"idToken": token})
+        assert authorized[2] == {"idTokenInfo": {"status": status}}
+    finally:
+        await c.close()
 
 
 async def test_ev_charging_needs_dc(charger: RawCharger, events: Events) -> None:

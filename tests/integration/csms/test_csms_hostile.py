@@ -90,14 +90,18 @@ def _status(**override: Any) -> dict[str, Any]:
         ([1, 2], "FormatViolation"),
     ],
 )
-async def test_schema_violations(
-    charger: RawCharger, events: Events, payload: Any, code: str
-) -> None:
+async def test_schema_violations(make_server: Any, events: Events, payload: Any, code: str) -> None:
+    """strict = true: every break of the schema gets its CALLERROR (leniency: test_csms_lenient)."""
+    server: CsmsServer = await make_server(make_config(charger={"strict": True}))
+    charger = await RawCharger.open(
+        f"ws://127.0.0.1:{server.port}/ocpp/garage", headers=basic("garage", PASSWORD)
+    )
     answer = await charger.call_raw("s1", json.dumps([2, "s1", "StatusNotification", payload]))
     assert answer[:3] == [4, "s1", code]
     assert isinstance(answer[3], str) and answer[3]
     assert events[1:] == []  # nothing but ChargerConnected reached the store
     await assert_still_serving(charger)
+    await charger.close()
 
 
 async def test_bad_transaction_event_changes_nothing(charger: RawCharger, events: Events) -> None:

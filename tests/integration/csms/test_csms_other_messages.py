@@ -40,10 +40,13 @@ async def test_notify_report_capabilities(charger: RawCharger, events: Events) -
     assert (await charger.call("NotifyReport", payload))[2] == {}
     caps = {c.name: c.value for c in events.of(ChargerCapability)}
     assert caps == {
-        "smart_charging": True,
+        "smart_charging_enabled": True,
         "iso15118": False,
         "discharge": True,
-        "phases": 3,
+        "phases": 3,  # learnt from SupplyPhases, with what W <-> A uses beside it
+        "rate_unit": "W",
+        "voltage_v": 230.0,
+        "min_power_w": 4140.0,
         "max_power_w": 11000.0,
     }
 
@@ -69,8 +72,8 @@ async def test_charging_limit_set_and_cleared(charger: RawCharger, events: Event
         ),
         (
             "Authorize",
-            {"idToken": {"idToken": "EVIL", "type": "ISO14443"}},
-            {"idTokenInfo": {"status": "Invalid"}},
+            {"idToken": {"idToken": "GUEST", "type": "ISO14443"}},
+            {"idTokenInfo": {"status": "Accepted"}},  # authorize = "any" (the default)
         ),
         ("DataTransfer", {"vendorId": "com.acme", "messageId": "x"}, {"status": "UnknownVendorId"}),
         (

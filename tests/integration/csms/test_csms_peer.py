@@ -34,8 +34,11 @@ async def test_every_gateway_frame_is_schema_valid(server: CsmsServer) -> None:
         assert ready == b"READY\n", ready
         c = server.commands
         spec = through_gate(T0, [(0, -7400.5), (300, 0)], transaction_id="peer-tx-1")
-        results = [
-            await c.set_charging_profile(spec),
+        amps = through_gate(T0, [(0, -7400.5), (300, 3000), (600, 0)], transaction_id=None)
+        results = [await c.set_charging_profile(spec)]
+        c.adaptation.facts("garage").rate_unit = "A"  # a charger that takes only amperes
+        results += [
+            await c.set_charging_profile(amps),
             await c.get_composite_schedule("garage", 1, 900),
             await c.get_charging_profiles("garage", evse_id=1, purpose="TxProfile"),
             await c.clear_charging_profile("garage", profile_id=spec.spec.profile_id, evse_id=1),
@@ -56,7 +59,9 @@ async def test_every_gateway_frame_is_schema_valid(server: CsmsServer) -> None:
     summary = json.loads(line)
     assert summary.get("violations") == [], summary
     assert len(summary["sent"]) == 25  # every charger-to-CSMS action of OCPP 2.0.1
-    # Every CSMS call arrived and was validated: 12 above, plus SetVariables+GetBaseReport at boot.
-    assert summary["received"]["SetVariables"] == 2
-    assert summary["received"]["GetBaseReport"] == 2
-    assert sum(summary["received"].values()) == 14
+    # Every CSMS call arrived and was validated: 13 above, plus GetVariables, SetVariables,
+    # GetBaseReport and GetChargingProfiles at boot.
+    assert summary["received"]["SetChargingProfile"] == 2
+    for action in ("GetVariables", "SetVariables", "GetBaseReport", "GetChargingProfiles"):
+        assert summary["received"][action] == 2, action
+    assert sum(summary["received"].values()) == 17

@@ -251,3 +251,19 @@ def test_discharge_now_to_a_floor_never_goes_below_it() -> None:
     out = step(World(override=o, soc=61.0, price=CHEAP).build())
     assert out.send is not None and out.send.spec.periods[0].limit_w == -7000
     assert out.send.end_soc_percent is not None and out.send.end_soc_percent >= 60.5 - 1e-9
+
+
+def test_an_external_limit_caps_both_directions() -> None:
+    out = step(World(capabilities={"external_limit_w": 4000}).build())
+    assert out.send is not None and out.send.spec.periods[0].limit_w == -4000
+    charging = step(World(capabilities={"external_limit_w": 4000}, price=CHEAP).build())
+    assert charging.send is not None and charging.send.spec.periods[0].limit_w == 4000
+
+
+@pytest.mark.parametrize(("planned", "sent"), [(2000.0, 0.0), (2100.0, 4140.0), (5000.0, 5000.0)])
+def test_a_charge_below_the_chargers_minimum_is_rounded_to_the_nearer(
+    planned: float, sent: float
+) -> None:
+    w = World(planned_w=planned, capabilities={"min_power_w": 4140.0})
+    out = step(w.build())
+    assert out.send is not None and out.send.spec.periods[0].limit_w == sent
