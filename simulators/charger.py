@@ -167,7 +167,7 @@ class SimulatedCharger:
 
     def meter_wh(self, evse_id: int = 1) -> tuple[float, float]:
         """The EVSE's energy registers (import, export) in Wh, as its MeterValues report them."""
-        evse = self._evse(evse_id)
+        evse = self.evse(evse_id)
         return evse.import_wh, evse.export_wh
 
     def transaction_id(self, evse_id: int = 1) -> str | None:
