@@ -2,7 +2,8 @@
 
 A kind is what is given to Notification(...) as its first argument or `kind=`, followed back
 to string literals: a variable to what is assigned to it in the function (tuple unpacking too),
-a parameter to what every caller in the package passes for it, an attribute `x.announce` to the
+a parameter to what every caller in the package passes for it, a module constant to its value,
+an attribute `x.announce` to the
 literals returned by functions named `announce`/`_announce` or given as `announce=...` (a tuple's
 first element, for `kind, level, message = lesson.notice`). Kinds are snake_case words; a site
 that cannot be followed to any is reported, so the docs table cannot silently miss one.
@@ -24,6 +25,7 @@ class _Index:
     funcs: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = field(default_factory=dict)
     calls: list[tuple[ast.Call, ast.AST]] = field(default_factory=list)  # (call, its function)
     keywords: list[ast.keyword] = field(default_factory=list)
+    constants: dict[str, set[str]] = field(default_factory=dict)  # module-level NAME = "..."
 
 
 def _index(trees: list[ast.Module]) -> _Index:
@@ -38,6 +40,14 @@ def _index(trees: list[ast.Module]) -> _Index:
         for c in ast.walk(tree):
             if isinstance(c, ast.Call):
                 idx.keywords += c.keywords
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                v = stmt.value
+                if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                    for t in targets:
+                        if isinstance(t, ast.Name):
+                            idx.constants.setdefault(t.id, set()).add(v.value)
     return idx
 
 
@@ -87,8 +97,10 @@ class _Resolver:
                     elif i == 0:  # kind, level, message = something.notice
                         out |= self.expr(node.value, func, first=True)
         if out or not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
-            return out
+            return out or (set() if first else self.idx.constants.get(name, set()))
         params = [a.arg for a in func.args.args]
+        if name not in params and not first:
+            return self.idx.constants.get(name, set())  # a module constant, e.g. CLOCK_SKEW
         if name in params:  # what the callers pass
             i = params.index(name) - (1 if params and params[0] == "self" else 0)
             for call, caller in self.idx.calls:
