@@ -37,6 +37,8 @@ from v2g_gateway.prices.service import PriceService
 from v2g_gateway.sdnotify import SdNotifier
 from v2g_gateway.startup import bind_error, charger_urls, check_state_dir, url_message
 from v2g_gateway.store import Store
+from v2g_gateway.web.server import WebServer
+from v2g_gateway.web.views import Sources
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +93,21 @@ class Gateway:
         if self.mqtt is not None:
             for topic, handler in self.grid.listeners():
                 self.mqtt.add_listener(topic, handler)
+        self.web: WebServer | None = None
+        if cfg.web is not None and cfg.web.enabled:
+            self.web = WebServer(
+                Sources(
+                    cfg,
+                    self.store,
+                    self.policy,
+                    self.clock,
+                    self.prices,
+                    grid_status=self.grid.status,
+                    prices_status=self._prices_status,
+                    ocpp_port=lambda: self.csms.port,
+                    connected=self.csms.connected,
+                )
+            )
         self.started_at = time.monotonic()
         self.ready = asyncio.Event()
         self.stop = asyncio.Event()
@@ -185,6 +202,7 @@ class Gateway:
                 await self.csms.start()
             except OSError as exc:
                 raise bind_error(self.cfg, exc) from None
+            await self._start_web()
             self.prune_history()
             log.info(
                 "gateway.started",
@@ -203,6 +221,8 @@ class Gateway:
                 ]
                 if self.mqtt is not None:
                     tasks.append(self._task(tg, self.mqtt.run(), "mqtt"))
+                if self.web is not None:
+                    tasks.append(self._task(tg, self.web.run(), "web"))
                 if notifier.watchdog_interval_s:
                     tasks.append(self._task(tg, self._watchdog(notifier), "watchdog"))
                 notifier.ready()
@@ -235,7 +255,33 @@ class Gateway:
         if not self.cfg.chargers:
             log.warning("no [[chargers]] in the config: every charger will be refused")
 
+    async def _start_web(self) -> None:
+        """The web app is a window, not a safety part: if it cannot listen, say so and go on."""
+        if self.web is None:
+            if self.cfg.web is None:
+                log.info("web app off: no [web] table in the config (see docs/web.md)")
+            return
+        try:
+            await self.web.start()
+        except OSError as exc:
+            web_cfg = self.cfg.web
+            assert web_cfg is not None
+            where = f"{web_cfg.host}:{web_cfg.port}"
+            log.error("web.listen_failed", address=where, error=str(exc))
+            self.store.notify(
+                Notification(
+                    kind="web_unavailable",
+                    message=f"the web app cannot listen on {where}: {exc.strerror or exc}",
+                    at=self.clock.now(),
+                    level="error",
+                )
+            )
+            self.web = None
+
     async def close(self) -> None:
+        if self.web is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.web.close(), 3.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.csms.close(), 3.0)
         with contextlib.suppress(Exception):

@@ -17,6 +17,7 @@ from v2g_gateway.errors import ConfigError
 
 EXIT_USAGE = 2
 CHARGER_CREDENTIAL = f"charger-{DEFAULT_CHARGER}"
+WEB_CREDENTIAL = "web-password"
 
 
 def add_subparsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +49,7 @@ def _write_private(path: Path, text: str) -> None:
 
 def cmd_init(args: argparse.Namespace) -> int:
     if args.output is None:
-        text = render(InitValues(password=generate_password()))
+        text = render(InitValues(password=generate_password(), web_password=generate_password()))
         parse_config(tomllib.loads(text), "<config init>")  # what we print must itself be valid
         sys.stdout.write(text)
         return 0
@@ -56,17 +57,22 @@ def cmd_init(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         print(f"v2g-gateway: {out}: exists; use --force to overwrite", file=sys.stderr)
         return EXIT_USAGE
-    text = render(InitValues(credential=CHARGER_CREDENTIAL))
+    text = render(InitValues(credential=CHARGER_CREDENTIAL, web_credential=WEB_CREDENTIAL))
     parse_config(tomllib.loads(text), "<config init>")
     folder = out.parent / "credentials"
-    secret = folder / CHARGER_CREDENTIAL
+    secrets = [
+        (folder / CHARGER_CREDENTIAL, "the charger's password"),
+        (folder / WEB_CREDENTIAL, "the web app's password"),
+    ]
+    kept: list[bool] = []
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
         folder.chmod(0o700)
-        kept = secret.exists()
-        if not kept:
-            _write_private(secret, generate_password() + "\n")
+        for secret, _what in secrets:
+            kept.append(secret.exists())
+            if not kept[-1]:
+                _write_private(secret, generate_password() + "\n")
         # No secret inside: readable by the service's dynamic user (and by you, to edit).
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
@@ -77,10 +83,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"v2g-gateway: {where}: cannot write: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {out} (no secrets inside; readable by the service)")
-    if kept:
-        print(f"kept {secret} (the charger's password; unchanged)")
-    else:
-        print(f"wrote {secret} (the charger's password; only its owner can read it)")
+    for (secret, what), was in zip(secrets, kept, strict=True):
+        if was:
+            print(f"kept {secret} ({what}; unchanged)")
+        else:
+            print(f"wrote {secret} ({what}; only its owner can read it)")
     print(f"next: edit {out.name}, then: v2g-gateway config check --config {out}")
     return 0
 

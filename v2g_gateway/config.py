@@ -7,6 +7,7 @@ in config_init.py and `config check` in config_check.py; the names below keep wo
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import time
 from pathlib import Path
@@ -305,6 +306,42 @@ class MqttSection(Section):
         return self
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class WebSection(Section):
+    """The local web app (v2g_gateway/web). Absent table: the web app is off (docs/web.md)."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    password: str | None = Field(default=None, min_length=8, max_length=200, repr=False)
+    password_file: Path | None = None
+    credential: CredentialName | None = None  # a file in the credentials folder (credentials.py)
+    tls: bool | None = None  # None: HTTPS when [ocpp] has tls_cert_file and tls_key_file
+    session_days: float = Field(default=30.0, gt=0, le=365)
+    live_interval_s: float = Field(default=1.0, ge=0, le=60)  # at most one live update per this
+
+    @model_validator(mode="after")
+    def _secret(self) -> WebSection:
+        given = [x for x in (self.password, self.password_file, self.credential) if x is not None]
+        if len(given) > 1:
+            raise ValueError("give only one of password, password_file, credential")
+        if self.enabled and not given and not is_loopback_host(self.host):
+            raise ValueError(
+                f"the web app listens on {self.host!r}: give password, password_file or "
+                "credential (only a loopback host such as 127.0.0.1 may go without)"
+            )
+        return self
+
+
 class Config(Section):
     gateway: GatewaySection = GatewaySection()
     ocpp: OcppSection = OcppSection()
@@ -316,6 +353,7 @@ class Config(Section):
     preferences: PreferencesSection = PreferencesSection()
     outage: OutageSection = OutageSection()
     mqtt: MqttSection = MqttSection()
+    web: WebSection | None = None  # None: no [web] table, the web app is off
 
     @model_validator(mode="after")
     def _references(self) -> Config:

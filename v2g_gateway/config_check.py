@@ -133,6 +133,8 @@ def _secret_used(cfg: Config, section: str) -> bool:
         return cfg.mqtt.enabled
     if section == "prices":
         return cfg.prices.source == "entsoe"
+    if section == "web":
+        return cfg.web is not None and cfg.web.enabled
     return True  # chargers
 
 

@@ -22,9 +22,11 @@ class InitValues:
     """What differs between two `config init` runs."""
 
     charger_id: str = DEFAULT_CHARGER
-    # Exactly one: the charger's password inline, or the credential holding it.
+    # Exactly one each: the password inline, or the credential holding it.
     password: str | None = None
     credential: str | None = None
+    web_password: str | None = None
+    web_credential: str | None = None
     state_dir: str = "/var/lib/v2g-gateway"
     timezone: str = "Europe/Berlin"
 
@@ -154,6 +156,27 @@ homeassistant_discovery = true       # Home Assistant sets up the devices by its
 """
 
 
+def _web(v: InitValues) -> str:
+    if v.web_credential is not None:
+        secret = (
+            f"# Its login password is the file credentials/{v.web_credential}.\n"
+            f'credential = "{v.web_credential}"'
+        )
+    else:
+        secret = (
+            "# Its login password (8-200 characters). Safer: put it in credentials/web-password\n"
+            '# and write credential = "web-password" instead.\n'
+            f'password = "{v.web_password}"'
+        )
+    return f"""\
+[web]
+# The web app (docs/web.md): status, plan and controls in a browser on the LAN.
+host = "0.0.0.0"                     # every interface; "127.0.0.1" keeps it on this machine
+port = 8080                          # http://<this machine>:8080/
+{secret}
+"""
+
+
 Block = Callable[[InitValues], str]
 # In the order a user fills them in; add a section by adding its block here.
 SECTIONS: list[Block] = [
@@ -165,6 +188,7 @@ SECTIONS: list[Block] = [
     _preferences,
     _outage,
     _mqtt,
+    _web,
 ]
 
 HEADER = """\

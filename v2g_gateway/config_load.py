@@ -180,6 +180,9 @@ def secret_slots(cfg: Config) -> list[tuple[SecretSlot, BaseModel]]:
         ),
         (SecretSlot("mqtt.key", "mqtt", None, "key_file", "key_credential"), cfg.mqtt),
     ]
+    if cfg.web is not None:
+        slot = SecretSlot("web.password", "web", "password", "password_file", "credential")
+        out.append((slot, cfg.web))
     return out
 
 

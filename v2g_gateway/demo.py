@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import socket
 import sys
 import tempfile
 from datetime import timedelta
@@ -58,10 +59,26 @@ GATEWAY_ID = "demo"
 RESERVE = 40.0
 OUTAGE_FLOOR = 20.0
 SAMPLE_EVERY = timedelta(minutes=5)
+DEMO_WEB_PORT = 8080
+
+
+def web_port(preferred: int = DEMO_WEB_PORT) -> int:
+    """The demo's web app port: 8080 when free, else any free one (two demos can run)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return 0
+    return preferred
 
 
 def demo_config(
-    scenario: Scenario, state_dir: Path, csv_file: Path, password: str, broker: Broker | None
+    scenario: Scenario,
+    state_dir: Path,
+    csv_file: Path,
+    password: str,
+    broker: Broker | None,
+    web_port: int = 0,
 ) -> Config:
     """A Dutch-style household: dynamic contract with net metering (export = import price).
 
@@ -130,6 +147,8 @@ def demo_config(
                 "port": broker.port if broker else 1883,
                 "topic_prefix": "v2g",
             },
+            # Loopback only, so no password: the page is for the person running the demo.
+            "web": {"host": "127.0.0.1", "port": web_port},
         }
     )
 
@@ -188,7 +207,7 @@ async def _demo(args: argparse.Namespace) -> int:
         csv_file = Path(tmp) / "prices.csv"
         _price_csv(scenario, csv_file)
         password = secrets.token_urlsafe(18)
-        cfg = demo_config(scenario, Path(tmp) / "state", csv_file, password, broker)
+        cfg = demo_config(scenario, Path(tmp) / "state", csv_file, password, broker, web_port())
         topics = Topics.from_config(cfg)
         gw = Gateway(cfg, clock)
         events = gw.store.notifications.subscribe()
@@ -225,6 +244,8 @@ async def _demo(args: argparse.Namespace) -> int:
         try:
             await asyncio.wait_for(sim.booted.wait(), 10)
             await _say_mqtt(args, gw, broker)
+            if gw.web is not None:
+                print(f"web app: {gw.web.url} (open it while the demo runs)", flush=True)
 
             batteries: list[Any] = []  # each visit's simulated battery: its SoC at plug-out
 

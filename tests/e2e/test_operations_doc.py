@@ -162,8 +162,9 @@ class Install:
         if words[1:3] == ["config", "init"]:
             cfg = self.path("/etc/v2g-gateway/gateway.toml")
             assert cfg.stat().st_mode & 0o777 == 0o644
-            secret = self.path("/etc/v2g-gateway/credentials/charger-garage")
-            assert secret.stat().st_mode & 0o777 == 0o600 and secret.stat().st_uid == 0
+            for name in ("charger-garage", "web-password"):
+                secret = self.path(f"/etc/v2g-gateway/credentials/{name}")
+                assert secret.stat().st_mode & 0o777 == 0o600 and secret.stat().st_uid == 0
         if words[1:3] == ["config", "check"]:
             assert "only root can read" not in r.stdout, r.stdout  # the service can read it
             assert "V2G is off" in r.stdout
@@ -180,6 +181,7 @@ class Install:
         text = text.replace('host = "0.0.0.0"', 'host = "127.0.0.1"')
         text = text.replace("port = 9000 ", f"port = {self.ocpp_port} ")
         text = text.replace("port = 1883 ", f"port = {self.broker_port} ")
+        text = text.replace("port = 8080 ", "port = 0 ")  # the web app: any free port
         path.write_text(text)
 
     def edit_config_mqtt(self, path: Path) -> None:

@@ -48,7 +48,7 @@ async def test_hours_of_failures_keep_old_prices_back_off_and_report(
     cfg = make_config(
         tmp_path / "state", prices={"source": "awattar", "area": "DE", "base_url": api.url}
     )
-    store = Store.open(tmp_path / "state" / "state.sqlite", cfg)
+    store = Store.open(tmp_path / "state" / "state.sqlite", cfg, clock)
     told: list[Notification] = []
     async with httpx.AsyncClient(timeout=0.3) as http:
         svc = PriceService(cfg, store, clock, http, told.append, rng=random.Random(7))

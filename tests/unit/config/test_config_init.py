@@ -44,6 +44,10 @@ def test_init_writes_config_without_secrets_and_the_password_as_a_credential(
     assert cfg.chargers[0].password_file == secret  # bound to the credentials folder
     assert Credentials(cfg).verify("garage", password)
     assert f"wrote {secret}" in r.stdout and "config check" in r.stdout
+    web = secret.parent / "web-password"
+    assert stat.S_IMODE(web.stat().st_mode) == 0o600 and web.read_text().strip() != password
+    assert cfg.web is not None and cfg.web.credential == "web-password"
+    assert cfg.web.password_file == web
     again = cli("config", "init", "--output", str(out))
     assert again.returncode == 2 and "exists" in again.stderr
     forced = cli("config", "init", "--output", str(out), "--force")
@@ -57,13 +61,24 @@ def test_init_to_stdout_is_valid_with_the_password_inline() -> None:
     assert r.returncode == 0, r.stderr
     cfg = parse_config(tomllib.loads(r.stdout))
     assert cfg.chargers[0].password is not None and len(cfg.chargers[0].password) >= 16
+    assert cfg.web is not None and cfg.web.password is not None
     assert cli("config", "init").stdout != r.stdout  # a fresh password each time
 
 
 def test_init_is_commented_in_a_sensible_order() -> None:
-    text = render(InitValues(credential="charger-garage"))
+    text = render(InitValues(credential="charger-garage", web_credential="web-password"))
     headers = re.findall(r"^\[+([a-z_.]+)\]+", text, re.MULTILINE)
-    order = ["gateway", "ocpp", "chargers", "vehicles", "prices", "preferences", "outage", "mqtt"]
+    order = [
+        "gateway",
+        "ocpp",
+        "chargers",
+        "vehicles",
+        "prices",
+        "preferences",
+        "outage",
+        "mqtt",
+        "web",
+    ]
     assert [h for h in dict.fromkeys(headers) if h in order] == order
     # Every key set is explained: on its line or in the comment lines just above it.
     lines = text.splitlines()
@@ -76,17 +91,17 @@ def test_init_is_commented_in_a_sensible_order() -> None:
 def test_a_section_is_one_more_block() -> None:
     """Another section (say [web]) is added by appending a block: the file stays valid."""
 
-    def web(v: InitValues) -> str:
+    def extra(v: InitValues) -> str:
         return "[gateway_extra_for_test]\n"
 
-    values = InitValues(password="x" * 20)
-    assert render(values, [*SECTIONS, web]) == render(values) + "\n[gateway_extra_for_test]\n"
+    values = InitValues(password="x" * 20, web_password="y" * 20)
+    assert render(values, [*SECTIONS, extra]) == render(values) + "\n[gateway_extra_for_test]\n"
 
 
 def test_the_sample_cannot_pay_for_a_discharge_and_v2g_starts_off() -> None:
     """Invented prices must never discharge a car: V2G is off, and even switched on (say from
     Home Assistant), a flat tariff has no spread, so no discharge can pay on it."""
-    cfg = parse_config(tomllib.loads(render(InitValues(password="x" * 20))))
+    cfg = parse_config(tomllib.loads(render(InitValues(password="x" * 20, web_password="y" * 20))))
     assert cfg.preferences.v2g_enabled is False
     assert cfg.preferences.discharge_above_per_kwh is None
     from datetime import UTC, datetime

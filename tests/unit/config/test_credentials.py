@@ -31,6 +31,8 @@ username = "v2g"
 credential = "mqtt-password"
 cert_file = "client.pem"
 key_credential = "mqtt-key"
+[web]
+credential = "web-password"
 """
 NAMES = {
     "chargers[0].password": "charger-garage",
@@ -38,6 +40,7 @@ NAMES = {
     "prices.token": "entsoe-token",
     "mqtt.password": "mqtt-password",
     "mqtt.key": "mqtt-key",
+    "web.password": "web-password",
 }
 
 

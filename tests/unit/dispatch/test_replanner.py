@@ -71,7 +71,7 @@ class TariffView:
 def parts(tmp_path: Path) -> tuple[Config, Store, Replanner, ManualClock]:
     cfg = config()
     clock = ManualClock(NOW)
-    store = Store.open(tmp_path / "s.sqlite", cfg)
+    store = Store.open(tmp_path / "s.sqlite", cfg, clock)
     store.apply(ChargerBooted("garage", NOW, vendor="Sim", model="BiDi"))
     store.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.OCCUPIED, NOW))
     store.apply(MeterSample("garage", 1, NOW, soc_percent=70.0, power_w=0.0))

@@ -53,7 +53,7 @@ class Rig:
     def __init__(self, tmp_path: Path, **outage: Any) -> None:
         self.cfg = config(**outage)
         self.clock = ManualClock(T0)
-        self.store = Store.open(tmp_path / "state.sqlite", self.cfg)
+        self.store = Store.open(tmp_path / "state.sqlite", self.cfg, self.clock)
         self.wakes = 0
         self.det = OutageDetector(self.cfg, self.store, self.clock, self._wake)
 
