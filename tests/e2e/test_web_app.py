@@ -111,6 +111,25 @@ async def test_log_in_see_the_plan_charge_now_refusal_and_live_updates(tmp_path:
         await expect(result).to_have_class(re.compile("refused"))
         assert [o.kind.value for o in gw.store.active_overrides(clock.now())] == ["charge_now"]
 
+        # The weekly departure plan: typed as "days time target", refused with the reason.
+        await card.locator("details.settings summary").click()
+        weekly = card.locator("form.pref[data-key=departures]")
+        await weekly.locator("input[name=value]").fill("mon-fri 06:15 90; sat 10:00 60")
+        await weekly.locator("button").click()
+        await expect(weekly.locator(".result")).not_to_be_empty()
+        assert gw.policy.preference("departures", "car") == [
+            {
+                "days": ["mon", "tue", "wed", "thu", "fri"],
+                "time": "06:15",
+                "target_soc_percent": 90.0,
+            },
+            {"days": ["sat"], "time": "10:00", "target_soc_percent": 60.0},
+        ]
+        await weekly.locator("input[name=value]").fill("someday 06:15 90")
+        await weekly.locator("button").click()
+        await expect(weekly.locator(".result")).to_contain_text("days must be")
+        await expect(weekly.locator(".result")).to_have_class(re.compile("refused"))
+
         # Live: the SoC shown moves as the car charges, and a change made elsewhere (the
         # policy, as MQTT would) appears, both without a reload.
         first = await soc.text_content()

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from v2g_gateway.clock import Clock
-from v2g_gateway.config import Config, parse_hhmm
+from v2g_gateway.config import WEEKDAYS, Config, parse_hhmm
 from v2g_gateway.model import Notification, Override, OverrideKind
 from v2g_gateway.store import Store
 
@@ -60,6 +60,8 @@ def _positive(v: Any) -> float:
 def _hhmm_or_none(v: Any) -> str | None:
     if v is None:
         return None
+    if not isinstance(v, str):
+        raise PolicyError(f"expected a time HH:MM, got {v!r:.40}")
     try:
         parse_hhmm(v)
     except ValueError as exc:
@@ -67,16 +69,45 @@ def _hhmm_or_none(v: Any) -> str | None:
     return str(v)
 
 
+def _weekly_or_none(v: Any) -> list[dict[str, Any]] | None:
+    """A weekly departure plan: [{"days": ["mon", ...], "time": "07:30", "target_soc_percent":
+    80}, ...], at most 14 entries; null goes back to the config's."""
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) > 14:
+        raise PolicyError(f"expected a list of at most 14 departures (or null), got {v!r:.80}")
+    out: list[dict[str, Any]] = []
+    for i, d in enumerate(v):
+        if not isinstance(d, dict) or set(d) - {"days", "time", "target_soc_percent"}:
+            raise PolicyError(f"departure {i}: expected days, time and target_soc_percent")
+        days = d.get("days", list(WEEKDAYS))
+        if not isinstance(days, list) or not days or any(x not in WEEKDAYS for x in days):
+            raise PolicyError(f"departure {i}: days must be a list of {list(WEEKDAYS)}")
+        time = _hhmm_or_none(d.get("time"))
+        if time is None:
+            raise PolicyError(f"departure {i}: time is required (HH:MM)")
+        target = _percent(d.get("target_soc_percent", 80))
+        out.append(
+            {
+                "days": sorted(set(days), key=WEEKDAYS.index),
+                "time": time,
+                "target_soc_percent": target,
+            }
+        )
+    return out
+
+
 PREFERENCE_KEYS: dict[str, Callable[[Any], Any]] = {
     "reserve_soc_percent": _percent,
     "target_soc_percent": _percent,
     "departure_time": _hhmm_or_none,
+    "departures": _weekly_or_none,
     "discharge_above_per_kwh": _price_or_none,
     "v2g_enabled": _bool,
     "v2h_only": _bool,
     "max_cycles_per_day": _positive,
 }
-PER_VEHICLE = {"reserve_soc_percent", "target_soc_percent", "departure_time"}
+PER_VEHICLE = {"reserve_soc_percent", "target_soc_percent", "departure_time", "departures"}
 
 
 class Policy:

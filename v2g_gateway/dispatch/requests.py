@@ -39,9 +39,14 @@ def next_departure(
     local = now.astimezone(tz)
     one_off = policy.preference("departure_time", vcfg.id)
     plans: list[tuple[tuple[str, ...], str, float]] = []
+    weekly = policy.preference("departures", vcfg.id)
     if isinstance(one_off, str):
         tgt = float(target_pref) if target_pref is not None else 80.0
         plans.append((WEEKDAYS, one_off, tgt))
+    elif isinstance(weekly, list):  # the user's weekly plan, set at run time (web app, MQTT)
+        for d in weekly:
+            tgt = float(target_pref) if target_pref is not None else float(d["target_soc_percent"])
+            plans.append((tuple(d["days"]), str(d["time"]), tgt))
     else:
         for d in cfg.preferences.departures:
             if d.vehicle in (None, vcfg.id):

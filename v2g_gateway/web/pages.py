@@ -133,6 +133,11 @@ def _pref_form(label: str, key: str, value: Any, vid: str | None, kind: str) -> 
         field = f'<input name="value" type="checkbox"{" checked" if value else ""}>'
     elif kind == "time":
         field = f'<input name="value" type="time" value="{e(value or "")}" data-empty="null">'
+    elif kind == "weekly":
+        field = (
+            f'<input name="value" type="text" value="{e(value or "")}" '
+            'placeholder="mon-fri 07:30 80; sat 10:00 60" autocomplete="off">'
+        )
     else:
         field = f'<input name="value" type="number" min="0" max="100" step="1" value="{_int(value)}" inputmode="numeric">'
     return (
@@ -183,7 +188,14 @@ def _vehicle_card(v: dict[str, Any], plan: dict[str, Any] | None, currency: str)
             vid,
             "time",
         )
-        + f'<p class="small">Weekly plan: {e(weekly)}</p></details>'
+        + _pref_form(
+            "Weekly plan (days time target %; empty: the config's)",
+            "departures",
+            v["weekly_text"],
+            vid,
+            "weekly",
+        )
+        + f'<p class="small">Weekly plan now: {e(weekly)}</p></details>'
     )
     return (
         f'<section class="card vehicle" id="v-{e(vid)}" data-vehicle="{e(vid)}">'

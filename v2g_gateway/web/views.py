@@ -124,6 +124,19 @@ def slot_action(slot: dict[str, Any]) -> str:
     return "waiting"
 
 
+def weekly_text(plan: list[dict[str, Any]]) -> str:
+    """[{days, time, target}] as the weekly field reads it: 'mon-fri 07:30 80; sat 10:00 60'."""
+    order = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    parts = []
+    for d in plan:
+        days = [x for x in order if x in d.get("days", [])]
+        idx = [order.index(x) for x in days]
+        run = len(days) > 2 and idx == list(range(idx[0], idx[-1] + 1))
+        names = f"{days[0]}-{days[-1]}" if run else ",".join(days)
+        parts.append(f"{names} {d['time']} {float(d['target_soc_percent']):g}")
+    return "; ".join(parts)
+
+
 def in_words(action: str, reason: str) -> str:
     """'discharging: peak 0.38 EUR/kWh above break-even 0.21'; no 'waiting: waiting for ...'."""
     return reason if reason.startswith(action[:5]) else f"{action}: {reason}"
@@ -166,6 +179,16 @@ def vehicle_view(
     state, state_text = _power_state(v, override)
     plan = src.store.load_plan(vcfg.id)
     dep = next_departure(cfg, policy, vcfg, v, now)
+    own = policy.preference("departures", vcfg.id)  # the user's weekly plan, if set
+    weekly = (
+        list(own)
+        if isinstance(own, list)
+        else [
+            {"days": list(d.days), "time": d.time, "target_soc_percent": d.target_soc_percent}
+            for d in cfg.preferences.departures
+            if d.vehicle in (None, vcfg.id)
+        ]
+    )
     slot = plan_slot_at(plan, now) if v.plugged else None
     live = (
         snap.dispatch.get((v.charger_id, v.evse_id))
@@ -218,11 +241,8 @@ def vehicle_view(
         if dep is None
         else f"{words.local(dep[0], cfg.gateway.tz, now)}, {dep[1]:g} %",
         "departure_time": policy.preference("departure_time", vcfg.id),
-        "weekly_departures": [
-            {"days": list(d.days), "time": d.time, "target_soc_percent": d.target_soc_percent}
-            for d in cfg.preferences.departures
-            if d.vehicle in (None, vcfg.id)
-        ],
+        "weekly_departures": weekly,
+        "weekly_text": weekly_text(weekly) if isinstance(own, list) else "",
         "reason_now": reason,
         "last_command": last_command(src, vcfg.id, log),
         "plan_created_at": None if plan is None else plan.get("created_at"),

@@ -10,7 +10,7 @@ import pytest
 
 from v2g_gateway.clock import ManualClock
 from v2g_gateway.config import Config, parse_config
-from v2g_gateway.dispatch.policy import Policy
+from v2g_gateway.dispatch.policy import Policy, PolicyError
 from v2g_gateway.dispatch.replanner import Replanner, next_departure
 from v2g_gateway.model import (
     ChargerBooted,
@@ -180,3 +180,37 @@ def test_v2h_only_discharges_at_most_the_home_load(
     assert now is not None and -1800.0 - 1e-6 <= now.power_w < 0
     plan = rp.current("car")
     assert plan is not None and max(s.discharge_kw for s in plan.slots) <= 1.8 + 1e-9
+
+
+def test_a_weekly_departure_plan_set_at_run_time_replaces_the_configs(
+    parts: tuple[Config, Store, Replanner, ManualClock],
+) -> None:
+    cfg, store, _rp, clock = parts
+    policy = Policy(cfg, store, clock)
+    v = store.snapshot(NOW).vehicles["car"]
+    weekly = [
+        {"days": ["thu", "fri"], "time": "06:15", "target_soc_percent": 90},
+        {"days": ["sat"], "time": "10:00"},
+    ]
+    clean = policy.set_preference("departures", weekly, "car")
+    assert clean[1] == {"days": ["sat"], "time": "10:00", "target_soc_percent": 80.0}
+    # Thursday 17:30: the next is Friday 06:15 local (05:15 UTC), at 90 %.
+    assert next_departure(cfg, policy, cfg.vehicles[0], v, NOW) == (
+        datetime(2026, 1, 16, 5, 15, tzinfo=UTC),
+        90.0,
+    )
+    for bad, why in (
+        ([{"days": ["someday"], "time": "07:00"}], "days must be"),
+        ([{"time": "25:00"}], "25:00"),
+        ([{"days": ["mon"]}], "time is required"),
+        ([{"days": ["mon"], "time": 700}], "HH:MM"),
+        ("07:00", "a list"),
+        ([{"days": ["mon"], "time": "07:00", "colour": "red"}], "expected days"),
+    ):
+        with pytest.raises(PolicyError, match=why):
+            policy.set_preference("departures", bad, "car")
+    policy.set_preference("departures", None, "car")  # back to the config's Friday 07:30
+    assert next_departure(cfg, policy, cfg.vehicles[0], v, NOW) == (
+        datetime(2026, 1, 16, 6, 30, tzinfo=UTC),
+        80.0,
+    )

@@ -261,10 +261,29 @@
     return body;
   }
 
+  // "mon-fri 07:30 80; sat 10:00 60" -> [{days, time, target_soc_percent}, ...]; "" -> null.
+  function weekly(text) {
+    if (text.trim() === "") return null;
+    const names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    return text.split(";").map((s) => s.trim()).filter(Boolean).map((part) => {
+      const [d, time, target] = part.split(/\s+/);
+      let days = d.toLowerCase().split(",");
+      if (days.length === 1 && days[0].includes("-")) {
+        const [a, b] = days[0].split("-");
+        days = names.slice(names.indexOf(a), names.indexOf(b) + 1);
+        if (days.length === 0) days = [d];
+      }
+      const o = { days: days, time: time };
+      if (target !== undefined) o.target_soc_percent = Number(target.replace("%", ""));
+      return o;
+    });
+  }
+
   function prefBody(form) {
     const input = form.elements.value;
     let value;
     if (form.dataset.kind === "bool") value = input.checked;
+    else if (form.dataset.kind === "weekly") value = weekly(input.value);
     else if (input.value === "" && input.dataset.empty === "null") value = null;
     else if (form.dataset.kind === "pct") value = input.value === "" ? null : Number(input.value);
     else value = input.value;
