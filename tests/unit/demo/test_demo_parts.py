@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from simulators.scenario import load_scenario, window_span
-from v2g_gateway.demo import demo_config
 from v2g_gateway.demo_mqtt import Broker, parse_broker
 from v2g_gateway.demo_picture import figure
 from v2g_gateway.demo_report import (
@@ -22,6 +21,7 @@ from v2g_gateway.demo_report import (
     plain_charging_cost,
     reserve_report,
 )
+from v2g_gateway.demo_setup import demo_config
 from v2g_gateway.errors import ConfigError
 from v2g_gateway.model import Notification
 
