@@ -165,6 +165,11 @@ class SimulatedCharger:
         """Power at the meter now: positive charging, negative discharging."""
         return self.evse(evse_id).power_w
 
+    def meter_wh(self, evse_id: int = 1) -> tuple[float, float]:
+        """The EVSE's energy registers (import, export) in Wh, as its MeterValues report them."""
+        evse = self.evse(evse_id)
+        return evse.import_wh, evse.export_wh
+
     def transaction_id(self, evse_id: int = 1) -> str | None:
         return self.evse(evse_id).tx_id
 

@@ -32,9 +32,11 @@ from v2g_gateway.grid import OutageDetector
 from v2g_gateway.home.service import HomeService
 from v2g_gateway.model import CommandResult, CommandStatus, Notification, UserPriceSlot
 from v2g_gateway.mqtt.bridge import MqttBridge
+from v2g_gateway.prices.label import source_label
 from v2g_gateway.prices.pushed import parse_pushed_series
 from v2g_gateway.prices.service import PriceService
 from v2g_gateway.sdnotify import SdNotifier
+from v2g_gateway.startup import bind_error, charger_urls, check_state_dir, url_message
 from v2g_gateway.store import Store
 from v2g_gateway.web.server import WebServer
 from v2g_gateway.web.views import Sources
@@ -51,6 +53,7 @@ class Gateway:
     def __init__(self, cfg: Config, clock: Clock | None = None, *, mqtt: bool = True) -> None:
         self.cfg = cfg
         self.clock: Clock = clock or SystemClock()
+        check_state_dir(cfg)  # one line naming gateway.state_dir, not a sqlite error
         self.store = Store.open(cfg.gateway.state_dir / STATE_FILE, cfg, self.clock)
         self.policy = Policy(cfg, self.store, self.clock)
         self.csms = CsmsServer(cfg, self.store.apply, self.clock, ready=lambda: self.store.healthy)
@@ -197,6 +200,7 @@ class Gateway:
         return {
             "state": st.state,
             "source": st.source,
+            "label": source_label(self.cfg.prices),
             "covered_until": None if st.covered_until is None else st.covered_until.isoformat(),
             "last_success": None if st.last_success is None else st.last_success.isoformat(),
             "last_error": st.last_error,
@@ -225,7 +229,10 @@ class Gateway:
         """Run until `stop` is set; then shut everything down and return."""
         notifier = SdNotifier()
         try:
-            await self.csms.start()
+            try:
+                await self.csms.start()
+            except OSError as exc:
+                raise bind_error(self.cfg, exc) from None
             await self._start_web()
             self.prune_history()
             log.info(
@@ -234,6 +241,7 @@ class Gateway:
                 ocpp_port=self.csms.port,
                 version=__version__,
             )
+            self._log_charger_urls()
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     self._task(tg, self.controller.run(), "dispatch"),
@@ -265,6 +273,19 @@ class Gateway:
                     t.cancel()
         finally:
             await self.close()
+
+    def _log_charger_urls(self) -> None:
+        """Say what to type into each charger: the answer to 'what is my CSMS URL?'."""
+        for u in charger_urls(self.cfg, self.csms.port):
+            log.info(
+                url_message(u),
+                charger_id=u.charger_id,
+                url=u.url,
+                base_url=u.base_url,
+                security_profile=u.security_profile,
+            )
+        if not self.cfg.chargers:
+            log.warning("no [[chargers]] in the config: every charger will be refused")
 
     async def _start_web(self) -> None:
         """The web app is a window, not a safety part: if it cannot listen, say so and go on."""

@@ -13,6 +13,7 @@ from v2g_gateway.config import load_config
 from v2g_gateway.errors import GatewayError
 from v2g_gateway.model import PriceSlot, UserPriceSlot
 from v2g_gateway.prices.compose import compose
+from v2g_gateway.prices.csvfile import VARIANTS
 from v2g_gateway.prices.load import FORMATS, load_price_file
 from v2g_gateway.prices.source import cache_key
 from v2g_gateway.prices.tariff import tariff_prices
@@ -28,6 +29,12 @@ def add_subparsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     load.add_argument("file", help="the price file")
     load.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     load.add_argument("--area", default=None, help="area to pick (Nord Pool, Energi Data Service)")
+    load.add_argument(
+        "--csv-format",
+        default="auto",
+        choices=VARIANTS,
+        help="CSV variant, as [prices] csv_format (default auto: told apart by the file)",
+    )
     load.add_argument("--json", action="store_true", help="a JSON list of {start, end, price}")
     load.set_defaults(func=cmd_load)
     show = psub.add_parser("show", help="today's and tomorrow's user prices as a table")
@@ -41,7 +48,7 @@ def _iso(t: datetime) -> str:
 
 def cmd_load(args: argparse.Namespace) -> int:
     try:
-        slots = load_price_file(Path(args.file), args.fmt, args.area)
+        slots = load_price_file(Path(args.file), args.fmt, args.area, args.csv_format)
     except GatewayError as exc:
         print(f"v2g-gateway: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,33 +1,43 @@
 """The one TOML config file, read into frozen pydantic models that reject unknown keys.
 
 Key names here are the user-facing contract of DESIGN.md section 5; add keys, never rename.
+Reading the file lives in config_load.py, secrets in credentials.py, the `config init` template
+in config_init.py and `config check` in config_check.py; the names below keep working.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import secrets
-import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from v2g_gateway.errors import ConfigError
+from v2g_gateway.config_load import load_config, parse_config
+from v2g_gateway.credentials import read_secret
 from v2g_gateway.home.config import HomeSection
+
+__all__ = ["Config", "load_config", "parse_config", "read_secret"]
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Percent = Annotated[float, Field(ge=0, le=100)]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# A credential is a file name in the credentials folder (and in $CREDENTIALS_DIRECTORY).
+CredentialName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@+-]{1,200}$")]
 
 
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _at_most_one(model: BaseModel, *names: str) -> None:
+    given = [n for n in names if getattr(model, n) is not None]
+    if len(given) > 1:
+        raise ValueError(f"give only one of {', '.join(names)} (got {', '.join(given)})")
 
 
 def parse_hhmm(value: str) -> time:
@@ -45,6 +55,9 @@ class GatewaySection(Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     tick_seconds: float = Field(default=60.0, gt=0, le=900)
     history_days: int = Field(default=90, ge=1, le=3650)
+    # Where `credential = "NAME"` files are read when not started by systemd (relative: beside
+    # this file); under systemd they come from $CREDENTIALS_DIRECTORY (see credentials.py).
+    credentials_dir: Path = Path("credentials")
 
     @field_validator("timezone")
     @classmethod
@@ -68,6 +81,7 @@ class OcppSection(Section):
     security_profile: Literal[1, 2, 3] = 1
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    tls_key_credential: CredentialName | None = None  # the key as a credential instead
     tls_ca_file: Path | None = None  # CA that signs charger client certificates (profile 3)
     heartbeat_interval_s: int = Field(default=300, ge=10, le=86400)
     meter_interval_s: int = Field(default=60, ge=1, le=3600)
@@ -82,9 +96,12 @@ class OcppSection(Section):
 
     @model_validator(mode="after")
     def _tls_files(self) -> OcppSection:
-        if self.security_profile >= 2 and (self.tls_cert_file is None or self.tls_key_file is None):
+        _at_most_one(self, "tls_key_file", "tls_key_credential")
+        no_key = self.tls_key_file is None and self.tls_key_credential is None
+        if self.security_profile >= 2 and (self.tls_cert_file is None or no_key):
             raise ValueError(
-                f"security_profile {self.security_profile} needs tls_cert_file and tls_key_file"
+                f"security_profile {self.security_profile} needs tls_cert_file and tls_key_file "
+                "(or tls_key_credential)"
             )
         if self.security_profile == 3 and self.tls_ca_file is None:
             raise ValueError(
@@ -98,7 +115,7 @@ class ChargerSection(Section):
     enabled: bool = True  # false: its BootNotification is Rejected (taken out of service)
     password: str | None = Field(default=None, min_length=16, max_length=40)
     password_file: Path | None = None
-    credential: str | None = None  # name under $CREDENTIALS_DIRECTORY (systemd LoadCredential)
+    credential: CredentialName | None = None  # a file in the credentials folder (credentials.py)
     max_charge_w: float = Field(default=11000, gt=0, le=400_000)
     max_discharge_w: float = Field(default=10000, ge=0, le=400_000)
     min_discharge_w: float = Field(default=0, ge=0)
@@ -113,9 +130,7 @@ class ChargerSection(Section):
 
     @model_validator(mode="after")
     def _one_secret(self) -> ChargerSection:
-        given = [x for x in (self.password, self.password_file, self.credential) if x is not None]
-        if len(given) > 1:
-            raise ValueError("give only one of password, password_file, credential")
+        _at_most_one(self, "password", "password_file", "credential")
         return self
 
 
@@ -177,10 +192,12 @@ class PricesSection(Section):
     currency: str = "EUR"
     token: str | None = None
     token_file: Path | None = None
+    credential: CredentialName | None = None  # the token as a credential (credentials.py)
     base_url: str | None = None  # override the API address (tests, proxies)
     product_code: str | None = None  # Octopus product, e.g. AGILE-24-10-01
     csv_file: Path | None = None
-    csv_format: Literal["simple", "entsoe"] = "simple"
+    # auto: told apart by the file itself, exactly as `prices load --format csv` does.
+    csv_format: Literal["auto", "simple", "entsoe", "stata"] = "auto"
     mqtt_topic: str | None = None
     tariff: tuple[TariffPeriod, ...] = ()
     # Composition into the user's real prices (per kWh in `currency`).
@@ -197,6 +214,7 @@ class PricesSection(Section):
 
     @model_validator(mode="after")
     def _source_needs(self) -> PricesSection:
+        _at_most_one(self, "token", "token_file", "credential")
         if self.source == "tariff" and not self.tariff:
             raise ValueError("source = 'tariff' needs at least one [[prices.tariff]] period")
         if self.source == "csv" and self.csv_file is None:
@@ -273,16 +291,23 @@ class MqttSection(Section):
     username: str | None = None
     password: str | None = None
     password_file: Path | None = None
-    credential: str | None = None
+    credential: CredentialName | None = None
     protocol: Literal["3.1.1", "5"] = "5"
     tls: bool = False
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    key_credential: CredentialName | None = None  # the client key as a credential
     topic_prefix: str = Field(default="v2g", pattern=r"^[^#+]+$")
     homeassistant_discovery: bool = True
     discovery_prefix: str = "homeassistant"
     min_publish_interval_s: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> MqttSection:
+        _at_most_one(self, "password", "password_file", "credential")
+        _at_most_one(self, "key_file", "key_credential")
+        return self
 
 
 def is_loopback_host(host: str) -> bool:
@@ -303,7 +328,7 @@ class WebSection(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     password: str | None = Field(default=None, min_length=8, max_length=200, repr=False)
     password_file: Path | None = None
-    credential: str | None = None  # name under $CREDENTIALS_DIRECTORY (systemd LoadCredential)
+    credential: CredentialName | None = None  # a file in the credentials folder (credentials.py)
     tls: bool | None = None  # None: HTTPS when [ocpp] has tls_cert_file and tls_key_file
     session_days: float = Field(default=30.0, gt=0, le=365)
     live_interval_s: float = Field(default=1.0, ge=0, le=60)  # at most one live update per this
@@ -406,150 +431,3 @@ class _RefError(ValueError):
         self.key = key
         self.problem = problem
         super().__init__(problem)
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out
-
-
-def _first_problem(source: str, exc: ValidationError) -> ConfigError:
-    err = exc.errors(include_url=False)[0]
-    ctx_err = (err.get("ctx") or {}).get("error")
-    if isinstance(ctx_err, _RefError):
-        return ConfigError(source, ctx_err.key, ctx_err.problem)
-    loc = tuple(p for p in err["loc"] if p not in ("function-after",))
-    key = _loc(loc) or None
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return ConfigError(
-            source, key, "unknown key (check spelling; see config/gateway.example.toml)"
-        )
-    if kind == "missing":
-        return ConfigError(source, key, "required key is missing")
-    msg = err["msg"].removeprefix("Value error, ")
-    value = err.get("input")
-    secret = key is not None and ("password" in key or "token" in key)
-    if kind != "model_type" and not secret and not isinstance(value, dict | list):
-        msg = f"{msg} (got {value!r})"
-    more = len(exc.errors()) - 1
-    if more:
-        msg += f" (+{more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(source, key, msg)
-
-
-def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise _first_problem(source, exc) from None
-
-
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate the config file; every problem becomes one ConfigError line."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            str(p), None, "file not found (create one with 'v2g-gateway config init')"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(str(p), None, f"cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(str(p), None, "not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), None, f"invalid TOML: {exc}") from None
-    cfg = parse_config(data, str(p))
-    # Relative paths are relative to the config file, as a user reading it would expect.
-    return _resolve_paths(cfg, p.parent)
-
-
-def _resolve_paths(cfg: Config, base: Path) -> Config:
-    def fix(model: BaseModel) -> BaseModel:
-        updates: dict[str, Any] = {}
-        for name in type(model).model_fields:
-            value = getattr(model, name)
-            if isinstance(value, Path) and not value.is_absolute():
-                updates[name] = base / value
-            elif isinstance(value, BaseModel):
-                fixed = fix(value)
-                if fixed is not value:
-                    updates[name] = fixed
-            elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
-                updates[name] = tuple(fix(v) for v in value)
-        return model.model_copy(update=updates) if updates else model
-
-    out = fix(cfg)
-    assert isinstance(out, Config)
-    return out
-
-
-def read_secret(
-    source: str, key: str, value: str | None, file: Path | None, credential: str | None
-) -> str | None:
-    """A secret given inline, in a file, or as a systemd credential ($CREDENTIALS_DIRECTORY)."""
-    if value is not None:
-        return value
-    path: Path | None = file
-    if credential is not None:
-        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not cred_dir:
-            raise ConfigError(
-                source,
-                key,
-                f"credential {credential!r} given but $CREDENTIALS_DIRECTORY is not set",
-            )
-        path = Path(cred_dir) / credential
-    if path is None:
-        return None
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(source, key, f"cannot read {path}: {exc.strerror}") from None
-    if not secret:
-        raise ConfigError(source, key, f"{path} is empty")
-    return secret
-
-
-def default_config_dict() -> dict[str, Any]:
-    """A complete, valid starting config (what `config init` writes)."""
-    return {
-        "gateway": {"id": "home", "state_dir": "/var/lib/v2g-gateway", "timezone": "Europe/Berlin"},
-        "ocpp": {"host": "0.0.0.0", "port": 9000, "security_profile": 1},
-        "chargers": [
-            {
-                "id": "garage",
-                "password": "change-me-" + os.urandom(12).hex(),
-                "max_charge_w": 11000,
-                "max_discharge_w": 10000,
-            }
-        ],
-        "vehicles": [{"id": "car", "battery_kwh": 60, "reserve_soc_percent": 40}],
-        "prices": {
-            "source": "tariff",
-            "tariff": [
-                {"start": "17:00", "end": "21:00", "import_per_kwh": 0.45, "export_per_kwh": 0.35},
-                {"start": "21:00", "end": "17:00", "import_per_kwh": 0.20, "export_per_kwh": 0.05},
-            ],
-        },
-        "preferences": {
-            "discharge_above_per_kwh": 0.30,
-            "departures": [{"days": list(WEEKDAYS[:5]), "time": "07:30", "target_soc_percent": 80}],
-        },
-        "outage": {
-            "mqtt_topic": "home/grid",
-            "payload_outage": "offline",
-            "payload_normal": "online",
-            "floor_soc_percent": 20,
-        },
-        "mqtt": {"host": "localhost", "port": 1883, "topic_prefix": "v2g"},
-        "web": {"host": "0.0.0.0", "port": 8080, "password": secrets.token_urlsafe(12)},
-    }

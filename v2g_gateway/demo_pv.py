@@ -10,8 +10,9 @@ from typing import Any
 from simulators.scenario import Scenario
 
 
-def pv_home(scenario: Scenario, pv_csv: Path) -> dict[str, Any]:
-    """With PV: the home's meter and PV on MQTT, a PV forecast file, fixed feed-in."""
+def pv_home(scenario: Scenario, pv_csv: Path, topics: str | None) -> dict[str, Any]:
+    """With PV: a PV forecast file, fixed feed-in and, with a broker (`topics` is the demo's
+    topic base), the home's meter and PV on MQTT."""
     if scenario.pv_kwp <= 0:
         return {}
     from simulators.home import clear_day_pv_w
@@ -31,12 +32,12 @@ def pv_home(scenario: Scenario, pv_csv: Path) -> dict[str, Any]:
         "energy_tax_per_kwh": 0.02,
         "export_fixed_per_kwh": 0.08 if export is None else export,
     }
-    home = {
-        "grid_power_topic": "home/meter/power",
-        "pv_power_topic": "home/pv/power",
+    home: dict[str, Any] = {
         "main_fuse_a": 25,
         "pv_forecast": "csv",
         "pv_forecast_csv": str(pv_csv),
         "pv": [{"kwp": scenario.pv_kwp}],
     }
+    if topics is not None:
+        home |= {"grid_power_topic": f"{topics}/sim/meter", "pv_power_topic": f"{topics}/sim/pv"}
     return {"prices": prices, "home": home}

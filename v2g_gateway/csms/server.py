@@ -97,12 +97,23 @@ class CsmsServer:
     def connected(self) -> set[str]:
         return set(self._sessions)
 
-    async def close(self) -> None:
-        """Close every session with 1001 (going away) and wait until all are gone."""
+    async def close(self, grace_s: float = 1.0) -> None:
+        """Close every session with 1001 (going away) and wait until all are gone.
+
+        A charger that does not answer the close within `grace_s` is cut off (TCP abort), so a
+        silent one cannot hold the stop for close_timeout; its session still ends normally.
+        """
         if self._server is None:
             return
-        self._server.close(close_connections=True)
-        await self._server.wait_closed()
+        server = self._server
+        server.close(close_connections=True)
+        try:
+            async with asyncio.timeout(grace_s):
+                await server.wait_closed()
+        except TimeoutError:
+            for session in list(self._sessions.values()):
+                session.ws.transport.abort()
+            await server.wait_closed()
         self._server = None
 
     # ---------------------------------------------------------------- handshake

@@ -30,10 +30,17 @@ from v2g_gateway.config import Config
 from v2g_gateway.dispatch.policy import Policy, PolicyError
 from v2g_gateway.errors import StoreError
 from v2g_gateway.model import ChargerState, Notification, Snapshot, VehicleState
+from v2g_gateway.mqtt.announce import announce
 from v2g_gateway.mqtt.commands import ChargingControl, CommandError, Commands
 from v2g_gateway.mqtt.connection import Backoff, client_options
-from v2g_gateway.mqtt.discovery import ANNOUNCED_KEY, Discovery
-from v2g_gateway.mqtt.payloads import charger_body, encode, event_body, vehicle_body
+from v2g_gateway.mqtt.discovery import Discovery
+from v2g_gateway.mqtt.payloads import (
+    charger_body,
+    encode,
+    event_body,
+    last_command_body,
+    vehicle_body,
+)
 from v2g_gateway.mqtt.soc import parse_report
 from v2g_gateway.mqtt.topics import Topics
 from v2g_gateway.store import Store
@@ -91,6 +98,7 @@ class MqttBridge:
         # Odometer/range from a vehicle's own topic: shown, never used for decisions.
         self._vehicle_extra: dict[str, dict[str, float]] = {}
         self._started = monotonic()
+        self._last_command: dict[str, Any] | None = None
         self.published = 0  # state messages sent (the benchmark reads it)
         self.connections = 0  # successful connections so far
         self.attempts = 0
@@ -179,19 +187,8 @@ class MqttBridge:
                 await asyncio.gather(reader, writer, return_exceptions=True)
 
     async def _announce(self, client: aiomqtt.Client) -> None:
-        """Publish discovery configs; delete (empty retained) what is no longer configured."""
-        configs = self._discovery.configs() if self._cfg.mqtt.homeassistant_discovery else {}
-        old = self._store.kv_get(ANNOUNCED_KEY)
-        for topic in old if isinstance(old, list) else []:
-            if topic not in configs:
-                await client.publish(str(topic), b"", qos=1, retain=True)
-        await asyncio.gather(
-            *(client.publish(t, encode(c), qos=1, retain=True) for t, c in configs.items())
-        )
-        try:
-            self._store.kv_set(ANNOUNCED_KEY, sorted(configs))
-        except StoreError as exc:
-            log.error("mqtt.discovery_not_remembered", error=str(exc))
+        snap = self._store.snapshot(self._clock.now())
+        await announce(client, self._cfg, self._store, self._discovery, self.topics, snap)
 
     # ------------------------------------------------------------------ outgoing state
 
@@ -205,9 +202,7 @@ class MqttBridge:
         self._mark(t.plan, "plans")
         if self._prices_view is not None:
             self._mark(t.prices, "prices")
-        chargers = {c.id for c in self._cfg.chargers}
-        chargers |= set(self._store.snapshot(self._clock.now()).chargers)
-        for cid in sorted(chargers):
+        for cid in sorted(c.id for c in self._cfg.chargers):
             self._mark(t.charger(cid), "charger", cid)
         for v in self._cfg.vehicles:
             self._mark(t.vehicle(v.id), "vehicle", v.id)
@@ -236,6 +231,10 @@ class MqttBridge:
             self._mark(t.gateway, "gateway")
             for cid in {c.id for c in self._cfg.chargers}:
                 self._mark(t.charger(cid), "charger", cid)
+        if c.kind == "boot" and c.key and self._cfg.mqtt.homeassistant_discovery:
+            # The device now has the vendor, model, serial and firmware the charger reported.
+            for topic in self._discovery.charger_topics(c.key):
+                self._mark(topic, "discovery", topic)
 
     async def _follow_changes(self, q: asyncio.Queue[Changed]) -> None:
         while True:
@@ -338,6 +337,10 @@ class MqttBridge:
             return {**self._prices_view(), "updated_at": snap.taken_at.isoformat()}
         if kind == "gateway":
             return self._gateway_body(snap)
+        if kind == "discovery" and key is not None:
+            return self._discovery.configs(snap).get(key)
+        if kind == "last_command":
+            return self._last_command
         return None
 
     def _gateway_body(self, snap: Snapshot) -> dict[str, Any]:
@@ -424,6 +427,8 @@ class MqttBridge:
             request_id=request_id,
         )
         out = encode(event)
+        self._last_command = last_command_body(event)
+        self._mark(self.topics.last_command, "last_command")
         reply: Properties | None = None
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
         if correlation is not None:

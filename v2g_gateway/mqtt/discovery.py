@@ -1,26 +1,32 @@
 """Home Assistant MQTT discovery: one device per charger, per vehicle and for the gateway.
 
-Every entity reads the retained JSON state topics and shares the gateway's availability topic
-(the last will), so Home Assistant greys everything out when the gateway dies. What was announced
-is remembered so entities of a charger or vehicle removed from the config can be deleted.
+Every entity (the tables in entities.py) reads the retained JSON state topics and shares the
+gateway's availability topic (the last will), so Home Assistant greys everything out when the
+gateway dies. What was announced is remembered so entities of a charger or vehicle removed from
+the config can be deleted. A charger's device carries the vendor, model, serial and firmware of
+its BootNotification, so the configs are sent again after each boot.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from v2g_gateway import __version__
-from v2g_gateway.config import Config
+from v2g_gateway.config import Config, VehicleSection
+from v2g_gateway.model import ChargerState, Snapshot
+from v2g_gateway.mqtt.entities import (
+    CHARGER,
+    GATEWAY,
+    HHMM_PATTERN,
+    MODE_OPTIONS,
+    VEHICLE,
+    VEHICLE_EXTRAS,
+    Entity,
+)
 from v2g_gateway.mqtt.topics import Topics
 
 ANNOUNCED_KEY = "mqtt.discovery_topics"
-MODE_OPTIONS = ["auto", "charge_now", "discharge_now", "hold", "release"]
-HHMM_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$"
-
-
-def _value(field: str) -> str:
-    return "{{ value_json." + field + " }}"
+__all__ = ["ANNOUNCED_KEY", "HHMM_PATTERN", "MODE_OPTIONS", "Discovery"]
 
 
 class Discovery:
@@ -35,11 +41,62 @@ class Discovery:
     def _topic(self, component: str, uid: str) -> str:
         return f"{self._t.discovery_prefix}/{component}/{uid}/config"
 
-    def _common(self, uid: str, name: str, device: dict[str, Any]) -> dict[str, Any]:
-        return {
+    def configs(self, snapshot: Snapshot | None = None) -> dict[str, dict[str, Any]]:
+        """Discovery topic -> config payload for everything the current config defines; a
+        snapshot adds what each charger said about itself in its BootNotification."""
+        out: dict[str, dict[str, Any]] = {}
+        gateway = self._gateway_device()
+        for e in GATEWAY:
+            self._add(out, e, (), gateway, None, None)
+        for c in self._cfg.chargers:
+            info = snapshot.chargers.get(c.id) if snapshot is not None else None
+            dev = self._charger_device(c.id, info)
+            for e in CHARGER:
+                self._add(out, e, ("charger", c.id), dev, c.id, None)
+        for v in self._cfg.vehicles:
+            dev = self._vehicle_device(v)
+            for e in VEHICLE + (VEHICLE_EXTRAS if v.soc_topic else ()):
+                self._add(out, e, ("vehicle", v.id), dev, v.id, v)
+        return out
+
+    def charger_topics(self, charger_id: str) -> list[str]:
+        """The discovery topics of one charger's entities (sent again after its boot)."""
+        uid = self._uid("charger", charger_id)
+        return [t for t in self.configs() if f"/{uid}_" in t]
+
+    # ------------------------------------------------------------------ building
+
+    def _state_topic(self, state: str, key: str | None) -> str:
+        t = self._t
+        if state == "gateway":
+            return t.gateway
+        if state == "prices":
+            return t.prices
+        if state == "last_command":
+            return t.last_command
+        assert key is not None
+        if state == "charger":
+            return t.charger(key)
+        if state == "vehicle":
+            return t.vehicle(key)
+        if state == "plan":
+            return t.vehicle_plan(key)
+        raise ValueError(f"unknown state topic kind {state!r}")
+
+    def _add(
+        self,
+        out: dict[str, dict[str, Any]],
+        e: Entity,
+        prefix: tuple[str, ...],
+        device: dict[str, Any],
+        key: str | None,
+        vcfg: VehicleSection | None,
+    ) -> None:
+        uid = self._uid(*prefix, e.key)
+        body: dict[str, Any] = {
             "unique_id": uid,
             "object_id": uid,
-            "name": name,
+            "name": e.name,
             "device": device,
             "availability": [
                 {
@@ -50,6 +107,16 @@ class Discovery:
             ],
             "origin": {"name": "v2g-gateway", "sw_version": __version__},
         }
+        if e.state is not None:
+            body["state_topic"] = self._state_topic(e.state, key)
+            if e.attributes:
+                body["json_attributes_topic"] = body["state_topic"]
+                if e.attributes_template:
+                    body["json_attributes_template"] = e.attributes_template
+        if e.command is not None:
+            body["command_topic"] = self._t.set(e.command.format(id=key))
+        body.update(e.fields(self._cfg, vcfg) if callable(e.fields) else e.fields)
+        out[self._topic(e.component, uid)] = body
 
     def _gateway_device(self) -> dict[str, Any]:
         return {
@@ -60,350 +127,25 @@ class Discovery:
             "sw_version": __version__,
         }
 
-    def configs(self) -> dict[str, dict[str, Any]]:
-        """Discovery topic -> config payload for everything the current config defines."""
-        out: dict[str, dict[str, Any]] = {}
-        self._gateway(out)
-        for c in self._cfg.chargers:
-            self._charger(out, c.id)
-        for v in self._cfg.vehicles:
-            self._vehicle(out, v.id, v.make, v.model)
-            if v.soc_topic:
-                self._vehicle_extras(out, v.id, v.make, v.model)
-        return out
-
-    def _add(
-        self,
-        out: dict[str, dict[str, Any]],
-        component: str,
-        uid: str,
-        name: str,
-        device: dict[str, Any],
-        **fields: Any,
-    ) -> None:
-        out[self._topic(component, uid)] = {**self._common(uid, name, device), **fields}
-
-    def _gateway(self, out: dict[str, dict[str, Any]]) -> None:
-        dev = self._gateway_device()
-        cur = self._cfg.prices.currency
-        self._add(
-            out,
-            "binary_sensor",
-            self._uid("grid_outage"),
-            "Grid outage",
-            dev,
-            state_topic=self._t.gateway,
-            value_template=_value("grid_outage"),
-            payload_on=True,
-            payload_off=False,
-            device_class="problem",
-        )
-        for side in ("import", "export"):
-            self._add(
-                out,
-                "sensor",
-                self._uid(f"{side}_price"),
-                f"{side.title()} price",
-                dev,
-                state_topic=self._t.prices,
-                value_template="{{ (value_json.current or {})." + side + "_price_per_kwh }}",
-                unit_of_measurement=f"{cur}/kWh",
-                device_class="monetary",
-            )
-        self._add(
-            out,
-            "sensor",
-            self._uid("uptime"),
-            "Uptime",
-            dev,
-            state_topic=self._t.gateway,
-            value_template=_value("uptime_s"),
-            unit_of_measurement="s",
-            device_class="duration",
-            entity_category="diagnostic",
-        )
-        self._add(
-            out,
-            "switch",
-            self._uid("v2g_enabled"),
-            "V2G enabled",
-            dev,
-            state_topic=self._t.gateway,
-            value_template=_value("v2g_enabled"),
-            state_on=True,
-            state_off=False,
-            command_topic=self._t.set("preference/v2g_enabled"),
-            payload_on="ON",
-            payload_off="OFF",
-        )
-
-    def _charger(self, out: dict[str, dict[str, Any]], cid: str) -> None:
-        dev = {
+    def _charger_device(self, cid: str, info: ChargerState | None) -> dict[str, Any]:
+        dev: dict[str, Any] = {
             "identifiers": [self._uid("charger", cid)],
             "name": f"Charger {cid}",
-            "manufacturer": "OCPP 2.0.1 charger",
-            "model": "bidirectional charger",
+            "manufacturer": (info.vendor if info else None) or "OCPP 2.0.1 charger",
+            "model": (info.model if info else None) or "bidirectional charger",
             "via_device": self._uid("gateway"),
         }
-        st = self._t.charger(cid)
-        u = partial(self._uid, "charger", cid)
-        self._add(
-            out,
-            "sensor",
-            u("power"),
-            "Power",
-            dev,
-            state_topic=st,
-            value_template=_value("power_w"),
-            unit_of_measurement="W",
-            device_class="power",
-            state_class="measurement",
-        )
-        for side in ("import", "export"):
-            self._add(
-                out,
-                "sensor",
-                u(f"energy_{side}"),
-                f"Energy {side}",
-                dev,
-                state_topic=st,
-                value_template=_value(f"energy_{side}_wh"),
-                unit_of_measurement="Wh",
-                device_class="energy",
-                state_class="total_increasing",
-            )
-        self._add(
-            out,
-            "sensor",
-            u("status"),
-            "Status",
-            dev,
-            state_topic=st,
-            value_template=_value("status"),
-        )
-        self._add(
-            out,
-            "binary_sensor",
-            u("online"),
-            "Online",
-            dev,
-            state_topic=st,
-            value_template=_value("online"),
-            payload_on=True,
-            payload_off=False,
-            device_class="connectivity",
-            entity_category="diagnostic",
-        )
-        self._add(
-            out,
-            "binary_sensor",
-            u("plugged"),
-            "Plugged in",
-            dev,
-            state_topic=st,
-            value_template=_value("plugged"),
-            payload_on=True,
-            payload_off=False,
-            device_class="plug",
-        )
-        self._add(
-            out,
-            "binary_sensor",
-            u("discharging"),
-            "Discharging",
-            dev,
-            state_topic=st,
-            value_template=_value("discharging"),
-            payload_on=True,
-            payload_off=False,
-            device_class="battery_charging",
-            icon="mdi:transmission-tower-export",
-        )
-        for action in ("start", "stop"):
-            self._add(
-                out,
-                "button",
-                u(f"{action}_charging"),
-                f"{action.title()} charging",
-                dev,
-                command_topic=self._t.set(f"charger/{cid}/charging"),
-                payload_press=action,
-            )
+        if info is not None and info.serial:
+            dev["serial_number"] = info.serial
+        if info is not None and info.firmware:
+            dev["sw_version"] = info.firmware
+        return dev
 
-    def _vehicle_device(self, vid: str, make: str | None, model: str | None) -> dict[str, Any]:
+    def _vehicle_device(self, v: VehicleSection) -> dict[str, Any]:
         return {
-            "identifiers": [self._uid("vehicle", vid)],
-            "name": f"Vehicle {vid}",
-            "manufacturer": make or "unknown",
-            "model": model or "EV",
+            "identifiers": [self._uid("vehicle", v.id)],
+            "name": f"Vehicle {v.id}",
+            "manufacturer": v.make or "unknown",
+            "model": v.model or "EV",
             "via_device": self._uid("gateway"),
         }
-
-    def _vehicle(
-        self, out: dict[str, dict[str, Any]], vid: str, make: str | None, model: str | None
-    ) -> None:
-        dev = self._vehicle_device(vid, make, model)
-        st = self._t.vehicle(vid)
-        cur = self._cfg.prices.currency
-        u = partial(self._uid, "vehicle", vid)
-        self._add(
-            out,
-            "sensor",
-            u("soc"),
-            "State of charge",
-            dev,
-            state_topic=st,
-            value_template=_value("soc_percent"),
-            unit_of_measurement="%",
-            device_class="battery",
-            state_class="measurement",
-        )
-        self._add(
-            out,
-            "sensor",
-            u("power"),
-            "Power",
-            dev,
-            state_topic=st,
-            value_template=_value("power_w"),
-            unit_of_measurement="W",
-            device_class="power",
-            state_class="measurement",
-        )
-        self._add(
-            out,
-            "sensor",
-            u("next_action"),
-            "Next action",
-            dev,
-            state_topic=st,
-            value_template=_value("next_action.action"),
-            json_attributes_topic=st,
-            json_attributes_template="{{ value_json.next_action | tojson }}",
-        )
-        self._add(
-            out,
-            "sensor",
-            u("minutes_to_target"),
-            "Time to target",
-            dev,
-            state_topic=st,
-            value_template=_value("minutes_to_target"),
-            unit_of_measurement="min",
-            device_class="duration",
-        )
-        self._add(
-            out,
-            "sensor",
-            u("plan_revenue"),
-            "Plan revenue",
-            dev,
-            state_topic=self._t.vehicle_plan(vid),
-            value_template=_value("revenue"),
-            unit_of_measurement=cur,
-            device_class="monetary",
-        )
-        self._add(
-            out,
-            "binary_sensor",
-            u("plugged"),
-            "Plugged in",
-            dev,
-            state_topic=st,
-            value_template=_value("plugged"),
-            payload_on=True,
-            payload_off=False,
-            device_class="plug",
-        )
-        self._add(
-            out,
-            "binary_sensor",
-            u("discharging"),
-            "Discharging",
-            dev,
-            state_topic=st,
-            value_template=_value("discharging"),
-            payload_on=True,
-            payload_off=False,
-            icon="mdi:transmission-tower-export",
-        )
-        self._add(
-            out,
-            "select",
-            u("mode"),
-            "Mode",
-            dev,
-            state_topic=st,
-            value_template=_value("mode"),
-            command_topic=self._t.set(f"vehicle/{vid}/mode"),
-            options=MODE_OPTIONS,
-        )
-        for key, name in (("reserve_soc_percent", "Reserve"), ("target_soc_percent", "Target")):
-            self._add(
-                out,
-                "number",
-                u(key),
-                f"{name} SoC",
-                dev,
-                state_topic=st,
-                value_template=_value(key),
-                command_topic=self._t.set(f"vehicle/{vid}/{key}"),
-                min=0,
-                max=100,
-                step=1,
-                unit_of_measurement="%",
-                mode="slider",
-            )
-        for press, name in (
-            ("charge_now", "Charge now"),
-            ("discharge_now", "Discharge now"),
-            ("hold", "Hold (pause)"),
-            ("release", "Release to charger"),
-            ("resume", "Resume"),
-        ):
-            self._add(
-                out,
-                "button",
-                u(press),
-                name,
-                dev,
-                command_topic=self._t.set(f"vehicle/{vid}/mode"),
-                payload_press=press,
-            )
-        self._add(
-            out,
-            "text",
-            u("departure_time"),
-            "Departure time",
-            dev,
-            state_topic=st,
-            value_template="{{ value_json.departure_time or '' }}",
-            command_topic=self._t.set(f"vehicle/{vid}/departure_time"),
-            pattern=HHMM_PATTERN,
-            min=0,
-            max=5,
-            mode="text",
-        )
-
-    def _vehicle_extras(
-        self, out: dict[str, dict[str, Any]], vid: str, make: str | None, model: str | None
-    ) -> None:
-        """Odometer and range exist only where the car's own topic may report them."""
-        dev = self._vehicle_device(vid, make, model)
-        st = self._t.vehicle(vid)
-        for key, name, icon in (
-            ("odometer_km", "Odometer", "mdi:counter"),
-            ("range_km", "Range", "mdi:map-marker-distance"),
-        ):
-            self._add(
-                out,
-                "sensor",
-                self._uid("vehicle", vid, key),
-                name,
-                dev,
-                state_topic=st,
-                value_template=_value(key),
-                unit_of_measurement="km",
-                device_class="distance",
-                icon=icon,
-            )

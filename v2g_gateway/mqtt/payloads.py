@@ -7,12 +7,20 @@ dashboard author never has to guess; docs/mqtt.md shows each body.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from v2g_gateway.config import Config
+from v2g_gateway.config import WEEKDAYS, Config, parse_hhmm
 from v2g_gateway.dispatch.policy import Policy
-from v2g_gateway.model import ChargerState, Notification, Snapshot, VehicleState
+from v2g_gateway.model import (
+    ChargerState,
+    Notification,
+    Override,
+    OverrideKind,
+    Snapshot,
+    VehicleState,
+)
 from v2g_gateway.soc import PlugSession, SocReading
 
 # Plan slots below this power count as idle (solver noise, not an action).
@@ -130,12 +138,54 @@ def _slot_action(slot: dict[str, Any]) -> str:
     return "idle"
 
 
-def next_action(plan: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
-    """The plan's current or next non-idle slot: what the car will do and when."""
+_OVERRIDE_ACTION = {
+    OverrideKind.CHARGE_NOW: "charge",
+    OverrideKind.DISCHARGE_NOW: "discharge",
+    OverrideKind.HOLD: "hold",
+    OverrideKind.RELEASE: "release",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What is true right now, which a plan made earlier may not know."""
+
+    plugged: bool = True
+    power_w: float | None = None
+    override: Override | None = None
+    grid_outage: bool = False
+
+
+def _action(action: str, at: datetime | None, power_w: float | None, reason: str) -> dict[str, Any]:
+    return {
+        "action": action,
+        "at": iso(at),
+        "power_w": 0.0 if power_w is None else round(power_w, 1),
+        "reason": reason,
+    }
+
+
+def next_action(
+    plan: dict[str, Any] | None, now: datetime, live: Live | None = None
+) -> dict[str, Any]:
+    """What the car does now or next: the live state first (unplugged, a grid outage, a user
+    override), then the plan's current or next non-idle slot."""
+    if live is not None:
+        if not live.plugged:
+            return _action("unplugged", None, 0.0, "not plugged in")
+        if live.grid_outage:
+            return _action("backup", now, live.power_w, "grid outage: powering the home")
+        o = live.override
+        if o is not None and o.active(now):
+            word = o.kind.value.replace("_", " ")
+            power = live.power_w
+            if power is None and o.power_w is not None:
+                power = -o.power_w if o.kind == OverrideKind.DISCHARGE_NOW else o.power_w
+            return _action(
+                _OVERRIDE_ACTION[o.kind], now, power, f"{word} until {o.expires_at.isoformat()}"
+            )
     idle = {"action": "idle", "at": None, "power_w": 0.0, "reason": None}
-    if not plan:
-        return idle
-    for slot in plan.get("slots", []):
+    for slot in (plan or {}).get("slots", []):
         try:
             end = datetime.fromisoformat(slot["end"])
             start = datetime.fromisoformat(slot["start"])
@@ -155,26 +205,60 @@ def next_action(plan: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
     return idle
 
 
+def _soc_path(
+    plan: dict[str, Any] | None, battery_kwh: float
+) -> list[tuple[datetime, datetime, float | None, float]]:
+    """(start, end, SoC at start % or None when unknown, SoC at end %) of each readable slot."""
+    out: list[tuple[datetime, datetime, float | None, float]] = []
+    prev: float | None = None
+    for slot in (plan or {}).get("slots", []):
+        try:
+            start = datetime.fromisoformat(slot["start"])
+            end = datetime.fromisoformat(slot["end"])
+            soc_end = 100.0 * float(slot["soc_end_kwh"]) / battery_kwh
+            raw = slot.get("soc_start_kwh")
+            soc_start = 100.0 * float(raw) / battery_kwh if raw is not None else prev
+        except (KeyError, TypeError, ValueError):
+            continue
+        out.append((start, end, soc_start, soc_end))
+        prev = soc_end
+    return out
+
+
 def minutes_to_target(
     plan: dict[str, Any] | None,
     soc: float | None,
     target: float | None,
     battery_kwh: float,
     now: datetime,
+    live: Live | None = None,
+    charge_efficiency: float = 0.95,
 ) -> float | None:
-    """When the plan reaches the target SoC; None when unknown or never within the plan."""
-    if target is None or soc is None:
+    """When the car reaches its target, from its SoC now: the plan's path moved to where the car
+    really is, else the power it charges at right now; None when unknown or not in sight."""
+    if target is None or soc is None or (live is not None and not live.plugged):
         return None
     if soc >= target:
         return 0.0
-    for slot in (plan or {}).get("slots", []):
-        try:
-            end = datetime.fromisoformat(slot["end"])
-            soc_end = 100.0 * float(slot["soc_end_kwh"]) / battery_kwh
-        except (KeyError, TypeError, ValueError):
-            continue
-        if end > now and soc_end >= target - 0.5:
-            return round((end - now).total_seconds() / 60.0, 1)
+    path = [p for p in _soc_path(plan, battery_kwh) if p[1] > now]
+    if path:
+        start, end, first, b = path[0]
+        offset = 0.0  # how far the car is from where the plan thought it would be now
+        if first is not None:
+            frac = 0.0 if end <= start or now <= start else (now - start) / (end - start)
+            offset = soc - (first + (b - first) * frac)
+        a = soc
+        for start, end, s0, s1 in path:
+            a = a if s0 is None else s0 + offset
+            b = s1 + offset
+            if b >= target - 0.5:
+                share = 1.0 if b <= a else min(1.0, max(0.0, (target - a) / (b - a)))
+                at = max(start + (end - start) * share, now)
+                return round((at - now).total_seconds() / 60.0, 1)
+            a = b
+    if live is not None and live.power_w is not None and live.power_w > 0:
+        kwh = (target - soc) / 100.0 * battery_kwh
+        return round(kwh / (live.power_w / 1000.0 * charge_efficiency) * 60.0, 1)
     return None
 
 
@@ -201,6 +285,12 @@ def vehicle_body(
         elif power is not None and power < 0:
             state = "discharging"
     battery_kwh = vcfg.battery_kwh if vcfg else (v.capacity_wh or 0) / 1000.0 or 1.0
+    live = Live(
+        plugged=v.plugged,
+        power_w=power,
+        override=override,
+        grid_outage=snap.grid_outage,
+    )
     max_age = timedelta(minutes=cfg.preferences.soc_max_age_minutes)
     sid = None if v.session is None else v.session.session_id
     dispatch = (
@@ -237,12 +327,43 @@ def vehicle_body(
         },
         "reserve_soc_percent": policy.reserve_percent(v.vehicle_id) if vcfg else None,
         "target_soc_percent": target,
-        "departure_time": policy.preference("departure_time", v.vehicle_id),
+        "departure_time": departure_hhmm(cfg, policy, v.vehicle_id, now),
         "departure_at": iso(v.departure_time),
         "energy_request_wh": v.energy_request_wh,
-        "next_action": next_action(plan, now),
-        "minutes_to_target": minutes_to_target(plan, v.soc_percent, target, battery_kwh, now),
+        "next_action": next_action(plan, now, live),
+        "minutes_to_target": minutes_to_target(
+            plan,
+            v.soc_percent,
+            target,
+            battery_kwh,
+            now,
+            live,
+            vcfg.charge_efficiency if vcfg else 0.95,
+        ),
     }
+
+
+def departure_hhmm(cfg: Config, policy: Policy, vehicle_id: str, now: datetime) -> str | None:
+    """The departure the user set (Home Assistant's text entity) or else the configured one that
+    comes next, as local HH:MM."""
+    pref = policy.preference("departure_time", vehicle_id)
+    if isinstance(pref, str):
+        return pref
+    local = now.astimezone(cfg.gateway.tz)
+    best: tuple[datetime, str] | None = None
+    for d in cfg.preferences.departures:
+        if d.vehicle not in (None, vehicle_id):
+            continue
+        for ahead in range(8):
+            day = local.date() + timedelta(days=ahead)
+            if WEEKDAYS[day.weekday()] not in d.days:
+                continue
+            at = datetime.combine(day, parse_hhmm(d.time), tzinfo=cfg.gateway.tz)
+            if at > now:
+                if best is None or at < best[0]:
+                    best = (at, d.time)
+                break
+    return None if best is None else best[1]
 
 
 def event_body(n: Notification, **extra: Any) -> dict[str, Any]:
@@ -255,4 +376,19 @@ def event_body(n: Notification, **extra: Any) -> dict[str, Any]:
         "vehicle_id": n.vehicle_id,
         "data": n.data,
         **extra,
+    }
+
+
+def last_command_body(event: dict[str, Any]) -> dict[str, Any]:
+    """The retained `last_command` topic: the latest command result, kept for dashboards."""
+    ok = bool(event.get("ok"))
+    return {
+        "command": event.get("command"),
+        "ok": ok,
+        "outcome": "accepted" if ok else "refused",
+        "message": event.get("message"),
+        "at": event.get("at"),
+        "request_id": event.get("request_id"),
+        "vehicle_id": event.get("vehicle_id"),
+        "charger_id": event.get("charger_id"),
     }

@@ -40,6 +40,11 @@ class Topics:
         return f"{self.base}/plan"
 
     @property
+    def last_command(self) -> str:
+        """The latest command's result, retained (Home Assistant's "Last command" sensor)."""
+        return f"{self.base}/last_command"
+
+    @property
     def set_prefix(self) -> str:
         return f"{self.base}/set/"
 

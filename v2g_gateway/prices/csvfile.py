@@ -188,17 +188,31 @@ def _time(cell: str, clock: _WallClock, n: int) -> datetime | None:
     return clock.utc(t)
 
 
+VARIANTS = ("auto", "simple", "entsoe", "stata")
+
+
+def detect_variant(rows: list[list[str]]) -> str:
+    """Which CSV this is, from the file alone: the one rule the daemon and `prices load` share."""
+    first = rows[0][0].strip()
+    if first.upper().startswith("MTU"):
+        return "entsoe"
+    if len(rows) > 1 and _STATA.match(rows[1][0].strip()):
+        return "stata"
+    return "simple"
+
+
 @guarded(NAME)
 def parse_csv(raw: bytes | str, variant: str = "auto") -> list[PriceSlot]:
-    """variant: auto, simple, entsoe (the ENTSO-E web export, with or without currency column)."""
+    """variant: auto (told apart by `detect_variant`), simple, entsoe (the ENTSO-E web export,
+    with or without currency column) or stata (the re-saved BE series)."""
+    if variant not in VARIANTS:
+        raise PriceParseError(f"{NAME}: unknown CSV variant {variant!r} (known: {VARIANTS})")
     rows = _rows(as_text(raw, NAME))
     if not rows:
         raise PriceParseError(f"{NAME}: the file is empty")
-    first = rows[0][0].strip()
-    if variant == "entsoe" or (variant == "auto" and first.upper().startswith("MTU")):
+    kind = detect_variant(rows) if variant == "auto" else variant
+    if kind == "entsoe":
         return _parse_entsoe_export(rows)
-    if variant == "auto" and len(rows) > 1 and _STATA.match(rows[1][0].strip()):
+    if kind == "stata":
         return _parse_stata(rows)
-    if variant in ("auto", "simple"):
-        return _parse_simple(rows)
-    raise PriceParseError(f"{NAME}: unknown CSV variant {variant!r}")
+    return _parse_simple(rows)

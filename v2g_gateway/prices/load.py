@@ -18,23 +18,28 @@ from v2g_gateway.prices.octopus import parse_octopus
 FORMATS = ("entsoe", "nordpool", "energidataservice", "awattar", "octopus", "csv")
 
 
-def _parser(fmt: str, area: str | None) -> Callable[[bytes], list[PriceSlot]]:
+def _parser(
+    fmt: str, area: str | None, csv_format: str = "auto"
+) -> Callable[[bytes], list[PriceSlot]]:
     parsers: dict[str, Callable[[bytes], list[PriceSlot]]] = {
         "entsoe": parse_entsoe,
         "nordpool": lambda raw: parse_nordpool(raw, area),
         "energidataservice": lambda raw: parse_energidataservice(raw, area),
         "awattar": parse_awattar,
         "octopus": parse_octopus,
-        "csv": parse_csv,
+        # The same call, with the same default, as the daemon's [prices] csv_format.
+        "csv": lambda raw: parse_csv(raw, csv_format),
     }
     if fmt not in parsers:
         raise PriceParseError(f"unknown price format {fmt!r} (choose from {', '.join(FORMATS)})")
     return parsers[fmt]
 
 
-def load_price_file(path: Path, fmt: str, area: str | None = None) -> list[PriceSlot]:
+def load_price_file(
+    path: Path, fmt: str, area: str | None = None, csv_format: str = "auto"
+) -> list[PriceSlot]:
     """Slots sorted by start, de-duplicated, blank hours skipped; errors name the file."""
-    parse = _parser(fmt, area)
+    parse = _parser(fmt, area, csv_format)
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:

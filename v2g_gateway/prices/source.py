@@ -63,9 +63,13 @@ def make_source(cfg: PricesSection, http: httpx.AsyncClient) -> PriceSource | No
 def _make(cfg: PricesSection, http: httpx.AsyncClient) -> PriceSource | None:
     area = cfg.area or ""
     if cfg.source == "entsoe":
-        token = read_secret("config", "prices.token", cfg.token, cfg.token_file, None)
+        token = read_secret("config", "prices.token", cfg.token, cfg.token_file, cfg.credential)
         if not token:
-            raise ConfigError("config", "prices.token", "source 'entsoe' needs a security token")
+            raise ConfigError(
+                "config",
+                "prices.token",
+                "source 'entsoe' needs a security token (token, token_file or credential)",
+            )
         return EntsoeSource(http, area, token, cfg.currency, cfg.base_url)
     if cfg.source == "nordpool":
         return NordpoolSource(http, area, cfg.currency, cfg.base_url)

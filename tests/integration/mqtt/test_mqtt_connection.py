@@ -54,7 +54,7 @@ async def test_password_from_systemd_credential(
 
 
 async def test_unreadable_password_file_is_a_config_error(broker: Broker, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"\[mqtt\]: password: cannot read .*missing"):
+    with pytest.raises(ConfigError, match=r"\[mqtt\]: password: .*missing does not exist"):
         make_rig(
             broker, tmp_path, mqtt={"username": "u", "password_file": str(tmp_path / "missing")}
         )

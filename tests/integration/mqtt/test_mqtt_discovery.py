@@ -55,8 +55,10 @@ async def test_every_entity_has_what_home_assistant_requires(rig: Rig) -> None:
             assert c["command_topic"].startswith(f"{BASE}/set/"), topic
         if component == "select":
             assert c["options"] == ["auto", "charge_now", "discharge_now", "hold", "release"]
-        if component == "number":
-            assert c["min"] == 0 and c["max"] == 100
+        if component == "number" and c["unique_id"].endswith("reserve_soc_percent"):
+            assert (c["min"], c["max"]) == (10, 100)  # what the gateway accepts for a reserve
+        elif component == "number":
+            assert (c["min"], c["max"]) == (0, 100)
         if component == "button":
             assert c["payload_press"]
     assert set(devices) == {
@@ -95,11 +97,16 @@ _PATH = re.compile(r"value_json\.([a-z0-9_.]+)")
 async def test_templates_name_fields_the_state_topics_carry(rig: Rig) -> None:
     found = await configs(rig)
     async with watching(rig.broker, f"{BASE}/#") as w:
+        await send(w, "vehicle/car/mode", b"hold")  # so that last_command has a body
+        await w.wait_for(f"{BASE}/last_command")
         await w.wait_for(f"{BASE}/vehicle/van")
         await w.wait_for(f"{BASE}/plan/van")
         await w.wait_for(f"{BASE}/gateway")
         state: dict[str, Any] = {m.topic: m.json() for m in w.messages if m.payload[:1] == b"{"}
-    state[f"{BASE}/prices"] = {"current": {"import_price_per_kwh": 0.3}}  # no prices_view here
+    state[f"{BASE}/prices"] = {  # no prices_view in this rig: the shape the gateway publishes
+        "status": {"state": "fresh", "source": "tariff:", "label": "Time-of-use tariff"},
+        "current": {"import_price_per_kwh": 0.3, "export_price_per_kwh": 0.05},
+    }
     for topic, c in found.items():
         for key in ("value_template", "json_attributes_template"):
             if key not in c:

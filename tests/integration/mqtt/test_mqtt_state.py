@@ -29,7 +29,7 @@ async def test_availability_gateway_and_empty_state_are_retained(rig: Rig) -> No
         car = (await w.wait_for(f"{BASE}/vehicle/car")).json()
         assert car["soc_percent"] is None and car["plugged"] is False
         assert car["make"] == "Nissan" and car["reserve_soc_percent"] == 40
-        assert car["mode"] == "auto" and car["next_action"]["action"] == "idle"
+        assert car["mode"] == "auto" and car["next_action"]["action"] == "unplugged"
         plan = (await w.wait_for(f"{BASE}/plan")).json()
         assert plan == {"gateway_id": "home", "vehicles": {"car": None, "van": None}}
         charger = (await w.wait_for(f"{BASE}/charger/garage")).json()
@@ -80,7 +80,10 @@ async def test_plan_topics_carry_the_stored_plan_and_next_action(rig: Rig) -> No
         ],
     }
     async with watching(rig.broker, f"{BASE}/#") as w:
-        rig.store.record_mqtt_soc("car", 50.0)
+        s = rig.store
+        s.apply(ChargerBooted("garage", T0, vendor="Acme", model="Bidi 11", firmware="1.2"))
+        s.apply(ConnectorStatusChanged("garage", 1, 1, ConnectorStatus.OCCUPIED, T0))
+        s.apply(MeterSample("garage", 1, T0, soc_percent=50.0, power_w=0.0))
         rig.store.save_plan("car", T0, plan)
         got = (await w.wait_for(f"{BASE}/plan/car", lambda m: m.json().get("slots"))).json()
         assert got == plan
@@ -88,7 +91,7 @@ async def test_plan_topics_carry_the_stored_plan_and_next_action(rig: Rig) -> No
         assert agg["vehicles"]["car"]["revenue"] == 1.25
         car = (
             await w.wait_for(
-                f"{BASE}/vehicle/car", lambda m: m.json()["next_action"]["action"] != "idle"
+                f"{BASE}/vehicle/car", lambda m: m.json()["next_action"]["action"] == "discharge"
             )
         ).json()
         assert car["next_action"] == {

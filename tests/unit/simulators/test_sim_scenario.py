@@ -32,6 +32,9 @@ def test_week_scenario_has_outage_and_demand_response() -> None:
     assert "outage" in kinds and "restore" in kinds and "dr_start" in kinds
     events = timeline(sc, ["garage"])
     assert events == sorted(events, key=lambda e: e.at)
+    announce = next(e for e in events if e.kind == "dr_announce")
+    start = next(e for e in events if e.kind == "dr_start")
+    assert (start.at - announce.at).total_seconds() == 180 * 60  # notice_minutes
 
 
 BASE = {"name": "t", "start": "2024-10-06", "arrivals": [{"time": "17:30", "soc_percent": 50}]}
@@ -91,3 +94,51 @@ def test_home_load_has_peaks_and_is_deterministic() -> None:
     assert home_load_w(at(19), seed=1) > home_load_w(at(7, 15), seed=1)
     day_kwh = sum(home_load_w(at(h, m), seed=1) for h in range(24) for m in (0, 15, 30, 45)) / 4000
     assert 8 < day_kwh < 18
+
+
+class _Sink:
+    """Stands in for a charger's voltage input: the runner's outage and restore land here."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.charger_id = "g"
+        self.nominal_voltage = 230.0
+        self.volts: list[float] = []
+        self.changed = asyncio.Event()
+
+    def set_grid_voltage(self, volts: float) -> None:
+        self.volts.append(volts)
+        self.changed.set()
+
+
+async def test_late_events_are_performed_and_only_earlier_ones_skipped() -> None:
+    """At thousands of times real speed a busy machine wakes the runner late: the event must
+    still happen (it was skipped, so the week demo lost departures). What ended before the run
+    began is skipped."""
+    import asyncio
+
+    from simulators.scenario import run_scenario
+    from v2g_gateway.clock import ManualClock
+
+    sc = parse_scenario(
+        {
+            "name": "t",
+            "start": "2024-10-06",
+            "outages": [
+                {"start": "01:00", "end": "02:00"},
+                {"start": "10:00", "end": "11:00"},
+            ],
+        }
+    )
+    clock = ManualClock(datetime(2024, 10, 6, 5, 0, tzinfo=BERLIN))
+    sink = _Sink()
+    run = asyncio.create_task(run_scenario(sc, {"g": sink}, None, clock))  # type: ignore[dict-item]
+    await asyncio.sleep(0)  # one turn: the runner starts at 05:00 and waits on the clock
+    await clock.set(datetime(2024, 10, 6, 10, 30, tzinfo=BERLIN))  # 30 minutes late
+    await asyncio.wait_for(sink.changed.wait(), 5)
+    assert sink.volts == [0.0]  # the 10:00 outage, late; not the 01:00 one
+    await clock.set(datetime(2024, 10, 7, 0, 0, tzinfo=BERLIN))
+    done = await asyncio.wait_for(run, 5)
+    assert sink.volts == [0.0, 230.0]
+    assert [e.kind for e in done] == ["outage", "restore"]
