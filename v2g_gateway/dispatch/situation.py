@@ -160,7 +160,11 @@ def situation(
         soc_percent=None if soc is None else max(0.0, soc - allowance),
         no_discharge=no_discharge,
         min_discharge_w=x.min_discharge_w,
-        min_charge_w=_number(charger.capabilities.get("min_power_w")) or 0.0,
+        # Below its minimum current a charger that takes amperes sends the car 0 A: round there
+        # (a charger taking watts converts, and rounds, by itself).
+        min_charge_w=(_number(charger.capabilities.get("min_power_w")) or 0.0)
+        if charger.capabilities.get("rate_unit") == "A"
+        else 0.0,
         power_cap_w=_number(charger.capabilities.get("external_limit_w")),
     )
     return Situation(x=x, limits=limits, ahead=plan.ahead, last=last)

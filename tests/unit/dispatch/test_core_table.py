@@ -264,9 +264,12 @@ def test_an_external_limit_caps_both_directions() -> None:
 def test_a_charge_below_the_chargers_minimum_is_rounded_to_the_nearer(
     planned: float, sent: float
 ) -> None:
-    w = World(planned_w=planned, capabilities={"min_power_w": 4140.0})
-    out = step(w.build())
+    caps = {"min_power_w": 4140.0, "rate_unit": "A"}
+    out = step(World(planned_w=planned, capabilities=caps).build())
     assert out.send is not None and out.send.spec.periods[0].limit_w == sent
+    # A charger that takes watts gets what the plan wants.
+    watts = step(World(planned_w=planned, capabilities={**caps, "rate_unit": "W"}).build())
+    assert watts.send is not None and watts.send.spec.periods[0].limit_w == planned
 
 
 def test_a_whole_percent_reading_is_bounded_from_half_a_point_below() -> None:
