@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+WHOLE_PERCENT_ALLOWANCE = 0.5  # a reading of 41 may be a rounded 40.5
+
 
 class SocSource(StrEnum):
     CHARGER = "charger"  # the SoC measurand of MeterValues / TransactionEvent
@@ -97,3 +99,9 @@ def conservative_soc(
     drain_w = -min(0.0, measured_w if measured_w is not None else 0.0, commanded_w or 0.0)
     moved = reading.percent - drained_percent(drain_w, reading.age_s(mono_now), capacity_kwh, eta_d)
     return max(0.0, min(reading.percent, moved))
+
+
+def resolution_allowance(reading: SocReading) -> float:
+    """How much lower the true SoC may be than a reading says: a whole-percent reading (most
+    chargers and cars round) may be half a point high. The energy bound counts from below it."""
+    return WHOLE_PERCENT_ALLOWANCE if reading.percent.is_integer() else 0.0

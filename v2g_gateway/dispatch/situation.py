@@ -16,7 +16,7 @@ from v2g_gateway.dispatch.decision import Inputs
 from v2g_gateway.dispatch.gate import GatedProfile, GateLimits
 from v2g_gateway.dispatch.home_follow import Cap
 from v2g_gateway.model import ChargerState, Override, UserPriceSlot, VehicleState
-from v2g_gateway.soc import PlugSession, conservative_soc
+from v2g_gateway.soc import PlugSession, conservative_soc, resolution_allowance
 
 GUEST_BATTERY_KWH = 60.0  # what a guest car is assumed to hold (it is never discharged)
 
@@ -100,11 +100,13 @@ def situation(
     capacity = GUEST_BATTERY_KWH
     eta_d = 0.95
     soc: float | None = None
+    allowance = 0.0
     if vcfg is not None and vehicle is not None:
         capacity = (vehicle.capacity_wh / 1000.0) if vehicle.capacity_wh else vcfg.battery_kwh
         eta_d = vcfg.discharge_efficiency
         reading = vehicle.usable_soc(mono, timedelta(minutes=prefs.soc_max_age_minutes))
         if reading is not None:
+            allowance = resolution_allowance(reading)
             soc = conservative_soc(
                 reading,
                 mono,
@@ -157,10 +159,14 @@ def situation(
         capacity_kwh=capacity,
         eta_d=eta_d,
         validity_s=prefs.profile_validity_minutes * 60,
-        soc_percent=soc,
+        soc_percent=None if soc is None else max(0.0, soc - allowance),
         no_discharge=no_discharge,
         min_discharge_w=x.min_discharge_w,
-        min_charge_w=_number(charger.capabilities.get("min_power_w")) or 0.0,
+        # Below its minimum current a charger that takes amperes sends the car 0 A: round there
+        # (a charger taking watts converts, and rounds, by itself).
+        min_charge_w=(_number(charger.capabilities.get("min_power_w")) or 0.0)
+        if charger.capabilities.get("rate_unit") == "A"
+        else 0.0,
         power_cap_w=_number(charger.capabilities.get("external_limit_w")),
         site_charge_cap_w=None if site_cap is None else site_cap.charge_w,
         site_discharge_cap_w=None if site_cap is None else site_cap.discharge_w,

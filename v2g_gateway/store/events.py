@@ -46,6 +46,7 @@ from v2g_gateway.store.rows import ts as _ts
 log = structlog.get_logger(__name__)
 
 SEEN_SEQ_NOS = 64  # per transaction: re-sends come only from the charger's recent queue
+MAX_LAG_S = 600.0  # a reading measured longer than this before it arrived is of the past
 
 
 class ChargerEventsMixin(PlugsMixin):
@@ -163,7 +164,10 @@ class ChargerEventsMixin(PlugsMixin):
                 self._soc_history(session, e.soc_percent, SocSource.CHARGER, e.at, e.at)
             else:
                 reading = self._reading(e.soc_percent, SocSource.CHARGER, session, e.at)
-                out += self._add_reading(session, reading)
+                if reading is None:  # measured long before it arrived: history only
+                    self._soc_history(session, e.soc_percent, SocSource.CHARGER, e.at, e.at)
+                else:
+                    out += self._add_reading(session, reading)
         if session is not None and session.vehicle_id:
             out.append(Changed("vehicle", session.vehicle_id))
         return out
@@ -255,9 +259,9 @@ class ChargerEventsMixin(PlugsMixin):
         )
         self._put_session(session)
         if e.soc_percent is not None:
-            out += self._add_reading(
-                session, self._reading(e.soc_percent, SocSource.EV, session, e.at)
-            )
+            reading = self._reading(e.soc_percent, SocSource.EV, session, e.at)
+            if reading is not None:
+                out += self._add_reading(session, reading)
         if session.vehicle_id:
             out.append(Changed("vehicle", session.vehicle_id))
         return out
@@ -266,14 +270,27 @@ class ChargerEventsMixin(PlugsMixin):
 
     def _reading(
         self, percent: float, source: SocSource, session: PlugSession, measured_at: datetime
-    ) -> SocReading:
+    ) -> SocReading | None:
+        """A charger's reading, aged by how long ago it was measured when that is longer than
+        its trip here: the charger's stamp, corrected by its known clock skew, says it was
+        measured `lag` seconds before it arrived (a congested link, a busy gateway). A clock
+        ahead never makes a reading younger than its receipt; one measured more than
+        MAX_LAG_S before it arrived is of the past (None)."""
         if not 0.0 <= percent <= 100.0:
             raise ValueError(f"SoC {percent} outside 0..100")
+        now = self._clock.now()
+        skew = self._charger(session.charger_id).capabilities.get("clock_skew_s")
+        skew_s = (
+            float(skew) if isinstance(skew, int | float) and not isinstance(skew, bool) else 0.0
+        )
+        lag = max(0.0, (now - measured_at).total_seconds() + skew_s)
+        if lag > MAX_LAG_S:
+            return None
         return SocReading(
             percent=percent,
             source=source,
-            received_at=self._clock.now(),
-            received_mono=self._clock.monotonic(),
+            received_at=now,
+            received_mono=self._clock.monotonic() - lag,
             session_id=session.session_id,
             measured_at=measured_at,
         )

@@ -248,7 +248,7 @@ def test_discharge_now_to_a_floor_never_goes_below_it() -> None:
     o = Override(
         "o2", "car", OverrideKind.DISCHARGE_NOW, NOW, NOW + timedelta(hours=1), 60.0, 7000.0
     )
-    out = step(World(override=o, soc=61.0, price=CHEAP).build())
+    out = step(World(override=o, soc=61.3, price=CHEAP).build())
     assert out.send is not None and out.send.spec.periods[0].limit_w == -7000
     assert out.send.end_soc_percent is not None and out.send.end_soc_percent >= 60.5 - 1e-9
 
@@ -264,6 +264,19 @@ def test_an_external_limit_caps_both_directions() -> None:
 def test_a_charge_below_the_chargers_minimum_is_rounded_to_the_nearer(
     planned: float, sent: float
 ) -> None:
-    w = World(planned_w=planned, capabilities={"min_power_w": 4140.0})
-    out = step(w.build())
+    caps = {"min_power_w": 4140.0, "rate_unit": "A"}
+    out = step(World(planned_w=planned, capabilities=caps).build())
     assert out.send is not None and out.send.spec.periods[0].limit_w == sent
+    # A charger that takes watts gets what the plan wants.
+    watts = step(World(planned_w=planned, capabilities={**caps, "rate_unit": "W"}).build())
+    assert watts.send is not None and watts.send.spec.periods[0].limit_w == planned
+
+
+def test_a_whole_percent_reading_is_bounded_from_half_a_point_below() -> None:
+    """41 % from a charger that rounds may be 40.5 %: with a 40 % reserve (+0.5 margin), no
+    room to discharge; 41.0 stays 41.0 for 'full' and targets."""
+    out = step(World(soc=41.0).build())
+    assert out.send is not None and out.send.spec.periods[0].limit_w >= 0
+    assert out.decision.mode == Mode.HOLD
+    decimal = step(World(soc=41.3).build())
+    assert decimal.send is not None and decimal.send.spec.periods[0].limit_w < 0

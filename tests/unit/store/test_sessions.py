@@ -227,14 +227,14 @@ async def test_an_implausible_soc_jump_is_held_until_confirmed(
     store: Store, clock: ManualClock
 ) -> None:
     plug(store, T0)
-    store.apply(MeterSample("garage", 1, T0, soc_percent=41.0))
+    store.apply(MeterSample("garage", 1, clock.now(), soc_percent=41.0))
     await clock.advance(1)
-    store.apply(MeterSample("garage", 1, T0, soc_percent=95.0))
+    store.apply(MeterSample("garage", 1, clock.now(), soc_percent=95.0))
     assert usable(store, clock) == 41.0
     kinds = [n["kind"] for n in store.recent_notifications()]
     assert kinds.count("soc_jump_held") == 1
     await clock.advance(1)
-    store.apply(MeterSample("garage", 1, T0, soc_percent=41.0))
+    store.apply(MeterSample("garage", 1, clock.now(), soc_percent=41.0))
     assert usable(store, clock) == 41.0
     # A real change (another source that was right all along) is confirmed by a second reading.
     store.record_mqtt_soc("car", 60.0)
@@ -244,7 +244,7 @@ async def test_an_implausible_soc_jump_is_held_until_confirmed(
     assert usable(store, clock) == 60.0
     # Within what 11 kW can do in 10 minutes (3 points), plus a tolerance: taken at once.
     await clock.advance(600)
-    store.apply(MeterSample("garage", 1, T0, soc_percent=62.5))
+    store.apply(MeterSample("garage", 1, clock.now(), soc_percent=62.5))
     assert usable(store, clock) == 62.5
 
 

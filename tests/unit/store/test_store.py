@@ -118,13 +118,38 @@ async def test_readings_are_ordered_by_receipt_and_offline_ones_do_not_count(
     clock = ManualClock(T0)
     s = Store.open(tmp_path / "s.sqlite", CFG, clock)
     fill(s)
-    # A charger whose clock is an hour behind: its reading arrives later, so it is newer.
+    # A charger whose clock is an hour ahead: its reading arrives later, so it is newer, and
+    # its age is the gateway's (its stamp cannot make it younger than its receipt).
     await clock.advance(60)
-    s.apply(MeterSample("garage", 1, T0 - timedelta(hours=1), "tx-1", soc_percent=54.0))
+    s.apply(MeterSample("garage", 1, T0 + timedelta(hours=1), "tx-1", soc_percent=54.0))
     assert s.snapshot(clock.now()).vehicles["car"].soc_percent == 54.0
+    car = s.vehicle_view("car")
+    assert car is not None and car.soc is not None
+    assert car.soc.age_s(clock.monotonic()) == 0.0
+    # An hour behind: measured an hour before it arrived, as far as the gateway can tell, so of
+    # the past (history only) until the charger's skew is known...
+    await clock.advance(60)
+    s.apply(MeterSample("garage", 1, clock.now() - timedelta(hours=1), "tx-1", soc_percent=53.0))
+    assert s.snapshot(clock.now()).vehicles["car"].soc_percent == 54.0
+    # ...and once it is (issue 14's clock_skew_s), read with its age corrected.
+    s.apply(ChargerCapability("garage", clock.now(), "clock_skew_s", -3600.0))
+    s.apply(MeterSample("garage", 1, clock.now() - timedelta(hours=1), "tx-1", soc_percent=53.0))
+    assert s.snapshot(clock.now()).vehicles["car"].soc_percent == 53.0
+    # A reading that took 30 s to arrive is 30 s old; one measured before the last one taken
+    # (it took two minutes) is older than it, and changes nothing.
+    await clock.advance(60)
+    late = clock.now() - timedelta(hours=1, seconds=30)
+    s.apply(MeterSample("garage", 1, late, "tx-1", soc_percent=52.5))
+    car = s.vehicle_view("car")
+    assert car is not None and car.soc is not None and car.soc.percent == 52.5
+    assert car.soc.age_s(clock.monotonic()) == 30.0
+    older = clock.now() - timedelta(hours=1, minutes=2)
+    s.apply(MeterSample("garage", 1, older, "tx-1", soc_percent=52.9))
+    car = s.vehicle_view("car")
+    assert car is not None and car.soc is not None and car.soc.percent == 52.5
     # ...but a value replayed from the charger's offline queue is of the past.
     s.apply(MeterSample("garage", 1, T0, "tx-1", soc_percent=70.0, offline=True))
-    assert s.snapshot(clock.now()).vehicles["car"].soc_percent == 54.0
+    assert s.snapshot(clock.now()).vehicles["car"].soc_percent == 52.5
     with pytest.raises(ValueError):
         s.record_mqtt_soc("car", 140.0)
     s.close()
@@ -161,7 +186,7 @@ def test_locked_database_is_a_clear_error_and_keeps_data(tmp_path: Path) -> None
 
 
 def test_values_the_store_cannot_hold_are_dropped_not_raised(tmp_path: Path) -> None:
-    s = Store.open(tmp_path / "s.sqlite", CFG)
+    s = Store.open(tmp_path / "s.sqlite", CFG, ManualClock(T0))
     fill(s)
     s.apply(MeterSample("garage", 1, T0 + timedelta(minutes=1), soc_percent=180.0))
     s.apply(ConnectorStatusChanged("garage", 2**63, 1, ConnectorStatus.OCCUPIED, T0))
