@@ -18,6 +18,7 @@ from v2g_gateway.errors import PlanError
 from v2g_gateway.model import UserPriceSlot
 
 TOL = 1e-6
+REACH_SLACK_KWH = 1e-5  # below what full power reaches: the solver's tolerances
 MAX_HORIZON = timedelta(hours=48)
 
 
@@ -74,6 +75,13 @@ def horizon(
     return hz, keep
 
 
+def reachable(reach: float) -> float:
+    """An out-of-reach target is bound at what full power reaches, a hair below it: exactly at
+    it the solver may call the LP infeasible by its own tolerances (1e-7); found by a random
+    planner property run with a car at 8.5e-8 kWh."""
+    return max(0.0, float(reach) - REACH_SLACK_KWH)
+
+
 def target_bounds(
     now: datetime,
     v: PlanVehicle,
@@ -103,7 +111,7 @@ def target_bounds(
             k = len(hz.slots) - 1
             notes.append(f"departure at {hhmm(t.at)} is beyond the known prices: kept reachable")
             at_risk = want > reach[k] + TOL
-            out.append(TargetBound(k, t, float(reach[k]) if at_risk else want, at_risk, True))
+            out.append(TargetBound(k, t, reachable(reach[k]) if at_risk else want, at_risk, True))
             continue
         idx = [i for i, s in enumerate(hz.slots) if s.end <= t.at]
         if not idx:
@@ -111,7 +119,7 @@ def target_bounds(
             continue
         k = idx[-1]
         at_risk = want > reach[k] + TOL
-        out.append(TargetBound(k, t, float(reach[k]) if at_risk else want, at_risk))
+        out.append(TargetBound(k, t, reachable(reach[k]) if at_risk else want, at_risk))
     return out
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from planner_helpers import T0, replay, request, slots, vehicle
 
@@ -56,7 +57,12 @@ def requests(draw: st.DrawFn) -> PlanRequest:
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=os.environ.get("V2G_FUZZ_RANDOM") is None,
+)
 @given(requests())
 def test_safety_invariants(req: PlanRequest) -> None:
     v = req.vehicle
@@ -82,8 +88,30 @@ def test_safety_invariants(req: PlanRequest) -> None:
             assert s.charge_kw == 0 and s.discharge_kw == 0
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=os.environ.get("V2G_FUZZ_RANDOM") is None,
+)
 @given(requests())
+@example(
+    # Found by a random run: a car almost empty (8.5e-8 kWh) whose target is just out of
+    # reach; the bound at exactly what full power reaches was infeasible for the solver.
+    request(
+        slots([0.0, 0.0, 0.0], minutes=15),
+        vehicle=vehicle(
+            capacity_kwh=20.0,
+            soc_kwh=8.542331494762061e-08,
+            reserve_kwh=0.0,
+            max_kwh=20.0,
+            max_charge_kw=3.7,
+            max_discharge_kw=0.0,
+        ),
+        plugged=[False, True, False],
+        targets=[DepartureTarget(T0 + timedelta(minutes=30), 1.0)],
+    )
+)
 def test_targets_met_when_reachable(req: PlanRequest) -> None:
     v = req.vehicle
     p = plan(req)
@@ -104,7 +132,7 @@ def test_targets_met_when_reachable(req: PlanRequest) -> None:
         elif want > reach + TOL:
             assert p.target_at_risk
             assert all(
-                s.charge_kw == pytest.approx(v.max_charge_kw)
+                s.charge_kw == pytest.approx(v.max_charge_kw, abs=1e-3)  # to the watt
                 for s, plugged in zip(p.slots[: k + 1], req.plugged, strict=False)
                 if plugged
             )

@@ -63,7 +63,7 @@ def _negative_charges(p: Plan, r: PlanRequest) -> None:
 def _at_risk_full_power(p: Plan, r: PlanRequest) -> None:
     assert p.target_at_risk
     before = [s for s in p.slots if s.end <= r.targets[0].at]
-    assert all(s.charge_kw == pytest.approx(r.vehicle.max_charge_kw) for s in before)
+    assert all(s.charge_kw == pytest.approx(r.vehicle.max_charge_kw, abs=1e-3) for s in before)
     assert any("out of reach" in n for n in p.notes)
 
 
