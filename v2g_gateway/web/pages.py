@@ -127,12 +127,28 @@ def _override_form(vid: str, v: dict[str, Any]) -> str:
     )
 
 
+# The modes a user understands (docs/home.md); the plan explains each in its reasons.
+CHARGE_MODES = (
+    ("smart", "Smart: the plan (prices, PV, V2G where it pays)"),
+    ("pv_only", "PV only: surplus solar, never the grid"),
+    ("min_pv", "Min + PV: a minimum power, surplus on top"),
+    ("charge_now", "Charge now: full power until full"),
+    ("hold", "Hold: neither charge nor discharge"),
+)
+
+
 def _pref_form(label: str, key: str, value: Any, vid: str | None, kind: str) -> str:
     veh = f' data-vehicle="{e(vid)}"' if vid else ""
     if kind == "bool":
         field = f'<input name="value" type="checkbox"{" checked" if value else ""}>'
     elif kind == "time":
         field = f'<input name="value" type="time" value="{e(value or "")}" data-empty="null">'
+    elif kind == "mode":
+        options = "".join(
+            f'<option value="{m}"{" selected" if m == value else ""}>{e(label)}</option>'
+            for m, label in CHARGE_MODES
+        )
+        field = f'<select name="value">{options}</select>'
     elif kind == "weekly":
         field = (
             f'<input name="value" type="text" value="{e(value or "")}" '
@@ -177,6 +193,7 @@ def _vehicle_card(v: dict[str, Any], plan: dict[str, Any] | None, currency: str)
     )
     settings = (
         '<details class="js-only settings"><summary>Settings for this car</summary>'
+        + _pref_form("Charging mode", "charge_mode", v["charge_mode"], vid, "mode")
         + _pref_form("Reserve %", "reserve_soc_percent", v["reserve_soc_percent"], vid, "pct")
         + _pref_form(
             "Departure target %", "target_soc_percent", v["target_soc_percent"], vid, "pct"

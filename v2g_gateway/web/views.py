@@ -241,6 +241,7 @@ def vehicle_view(
         if dep is None
         else f"{words.local(dep[0], cfg.gateway.tz, now)}, {dep[1]:g} %",
         "departure_time": policy.preference("departure_time", vcfg.id),
+        "charge_mode": str(policy.preference("charge_mode", vcfg.id) or "smart"),
         "weekly_departures": weekly,
         "weekly_text": weekly_text(weekly) if isinstance(own, list) else "",
         "reason_now": reason,

@@ -183,3 +183,21 @@ async def test_test_discharge_is_refused_with_a_reason_when_it_cannot_run(tmp_pa
         r = await c.post("/api/chargers/nowhere/test-discharge", json={})
         assert r.status_code == 404
         assert gw.store.active_overrides(gw.clock.now()) == ()
+
+
+async def test_the_charging_mode_is_set_through_policy_and_shown(tmp_path: Path) -> None:
+    async with running(web_config(tmp_path)) as gw, client(gw) as c:
+        r = await c.post(
+            "/api/preference", json={"key": "charge_mode", "value": "pv_only", "vehicle": "car"}
+        )
+        assert r.status_code == 200, r.text
+        assert gw.policy.preference("charge_mode", "car") == "pv_only"
+        st = (await c.get("/api/status")).json()
+        car = next(v for v in st["vehicles"] if v["vehicle_id"] == "car")
+        assert car["charge_mode"] == "pv_only"
+        page = (await c.get("/")).text
+        assert '<option value="pv_only" selected>' in page
+        bad = await c.post(
+            "/api/preference", json={"key": "charge_mode", "value": "turbo", "vehicle": "car"}
+        )
+        assert bad.status_code == 422 and "turbo" in bad.json()["error"]

@@ -284,6 +284,7 @@
     let value;
     if (form.dataset.kind === "bool") value = input.checked;
     else if (form.dataset.kind === "weekly") value = weekly(input.value);
+    else if (form.dataset.kind === "mode") value = form.elements.value.value;
     else if (input.value === "" && input.dataset.empty === "null") value = null;
     else if (form.dataset.kind === "pct") value = input.value === "" ? null : Number(input.value);
     else value = input.value;
