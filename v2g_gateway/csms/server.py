@@ -40,7 +40,7 @@ class CsmsServer:
     def __init__(
         self,
         cfg: Config,
-        sink: Callable[[ChargerEvent], None],
+        sink: Callable[[ChargerEvent], bool | None],
         clock: Clock,
         *,
         ready: Callable[[], bool] = lambda: True,
@@ -58,8 +58,9 @@ class CsmsServer:
         self._server: Server | None = None
         self.commands = Commands(cfg, self.sink, clock, self._sessions.get)
 
-    def sink(self, event: ChargerEvent) -> None:
-        self._sink(event)
+    def sink(self, event: ChargerEvent) -> bool:
+        """False when the event could not be stored (the store keeps it in memory)."""
+        return self._sink(event) is not False
 
     async def start(self) -> None:
         oc = self.cfg.ocpp
