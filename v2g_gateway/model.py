@@ -288,6 +288,9 @@ class ChargerState:
     firmware: str | None = None
     booted_at: datetime | None = None
     connected_at: datetime | None = None  # this connection's start (not persisted)
+    # False from a (re)connect until the charger's first message on it: a charger that rebooted
+    # says so first (BootNotification), and nothing is sent to it before we know.
+    spoken: bool = True
     discharge: DischargeCapability = field(default_factory=DischargeCapability)
     capabilities: dict[str, Any] = field(default_factory=dict)
     evses: dict[int, EvseState] = field(default_factory=dict)
