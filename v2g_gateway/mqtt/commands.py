@@ -45,7 +45,9 @@ class CommandError(GatewayError):
 def parse_json_object(payload: bytes) -> dict[str, Any]:
     try:
         body = json_limits.loads(payload)
-    except ValueError as exc:  # not UTF-8, not JSON, or nested too deep
+    except json_limits.JsonTooDeep as exc:
+        raise CommandError(f"payload {exc}") from None
+    except ValueError as exc:  # not UTF-8 or not JSON
         raise CommandError(f"payload is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
         raise CommandError(f"payload must be a JSON object, got {type(body).__name__}")
