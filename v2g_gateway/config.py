@@ -99,6 +99,9 @@ class OcppSection(Section):
     # Who may charge: "any" accepts every token (NoAuthorization, unknown cards: guests);
     # "known" accepts only the tokens of [[vehicles]].
     authorize: Literal["any", "known"] = "any"
+    # OCPP 2.1: how long a profile stays valid once the charger has lost the gateway
+    # (maxOfflineDuration, with invalidAfterOfflineDuration): then it stops discharging.
+    max_offline_s: int = Field(default=120, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _tls_files(self) -> OcppSection:
@@ -133,6 +136,8 @@ class ChargerSection(Section):
     voltage_v: float = Field(default=230.0, ge=100, le=1000)
     min_current_a: float = Field(default=6.0, ge=0, le=32)
     strict: bool = False  # true: frames breaking the 2.0.1 schema get a CALLERROR (no leniency)
+    # Pin the OCPP version (default: the charger's preference among 2.1 and 2.0.1).
+    ocpp_version: Literal["2.0.1", "2.1"] | None = None
 
     @model_validator(mode="after")
     def _one_secret(self) -> ChargerSection:

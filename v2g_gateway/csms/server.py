@@ -20,12 +20,12 @@ from v2g_gateway.csms.commands import Commands
 from v2g_gateway.csms.handshake import HandshakeCheck
 from v2g_gateway.csms.ratelimit import TokenBucket
 from v2g_gateway.csms.session import Session
+from v2g_gateway.csms.session21 import Session21
 from v2g_gateway.csms.transactions import TransactionTracker
+from v2g_gateway.csms.versions import SUBPROTOCOLS, V21, selector, version_of
 from v2g_gateway.model import ChargerConnected, ChargerDisconnected, ChargerEvent
 
 log = structlog.get_logger(__name__)
-
-SUBPROTOCOL = "ocpp2.0.1"
 
 
 class CsmsServer:
@@ -60,7 +60,8 @@ class CsmsServer:
             self._serve_session,
             oc.host,
             oc.port,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=SUBPROTOCOLS,
+            select_subprotocol=selector(self.cfg),  # the charger's preference (versions.py)
             ssl=server_ssl_context(self.cfg),
             max_size=oc.max_frame_bytes,
             ping_interval=oc.ping_interval_s,
@@ -121,13 +122,14 @@ class CsmsServer:
         bucket = self._buckets.setdefault(
             ident, TokenBucket(self.cfg.ocpp.max_messages_per_minute, self.clock)
         )
-        session = Session(ident, ws, self, bucket)
+        kind = Session21 if version_of(ws.subprotocol) == V21 else Session
+        session = kind(ident, ws, self, bucket)
         old = self._sessions.get(ident)
         self._sessions[ident] = session
         if old is not None:
             log.info("new connection replaces the old session")
             await old.ws.close(1000, "replaced by a new connection")
-        log.info("charger connected", remote=str(ws.remote_address))
+        log.info("charger connected", remote=str(ws.remote_address), ocpp=session.version)
         try:
             self.sink(ChargerConnected(ident, self.clock.now()))
             await session.start()

@@ -61,6 +61,11 @@ OFFLINE_ALLOWANCE = 10_000
 
 
 class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
+    # The OCPP version this session speaks: its schemas check every frame both ways.
+    version = frames.V201
+    # True: an answer that breaks its schema is never sent (a CALLERROR InternalError instead).
+    check_answers = False
+
     def __init__(
         self, charger_id: str, ws: ServerConnection, server: CsmsServer, bucket: TokenBucket
     ) -> None:
@@ -118,7 +123,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
 
     async def request(self, action: str, payload: Payload, wait_s: float) -> Payload:
         """One CALL under the library's call lock; the schema-checked answer payload."""
-        problem = frames.schema_problem(frames.CALL, action, payload)
+        problem = frames.schema_problem(frames.CALL, action, payload, self.version)
         if problem:
             raise OcppCommandError(self.id, action, f"invalid request: {problem}")
         unique_id = str(uuid.uuid4())
@@ -128,7 +133,9 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         if isinstance(answer, LibCallError):
             raise CallErrorReply(self.id, action, answer.error_code, answer.error_description)
         try:
-            read = accept_answer(action, answer.payload, self.adaptation.strict(self.id))
+            read = accept_answer(
+                action, answer.payload, self.adaptation.strict(self.id), self.version
+            )
         except FrameError as exc:
             raise CommandRejected(self.id, action, f"invalid answer: {exc.description}") from None
         if read.quirks:
@@ -200,10 +207,10 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         handler = self._handlers.get(call.action)
         try:
             if handler is None:
-                if frames.schema_exists(call.action):
+                if frames.schema_exists(call.action, version=self.version):
                     raise FrameError("NotSupported", f"{call.action} is not sent by chargers")
                 raise FrameError("NotImplemented", f"unknown action {call.action!r}")
-            read = accept(call, self.adaptation.strict(self.id))
+            read = accept(call, self.adaptation.strict(self.id), self.version)
             if read.quirks:
                 self.adaptation.quirks(self.id, read.quirks)
             response = handler(read.payload)
@@ -221,6 +228,12 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
                 return
             await self._send(frames.call_error(call.unique_id, "InternalError", "handler failed"))
             return
+        if self.check_answers:
+            problem = frames.schema_problem(frames.CALLRESULT, call.action, response, self.version)
+            if problem is not None:
+                log.error("answer breaks its schema; not sent", action=call.action, problem=problem)
+                await self._send(frames.call_error(call.unique_id, "InternalError", problem))
+                return
         await self._send(frames.call_result(call.unique_id, response))
         after = self._after.get(call.action)
         if after is not None:
@@ -245,6 +258,11 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
                 "additionalInfo": f"{exc.code}: {exc.description}"[:512],
             },
         }
+
+    def v2x(self, evse_id: int) -> bool:
+        """Whether the car at this EVSE may discharge as far as the protocol says (2.0.1 says
+        nothing: configuration and the gate decide)."""
+        return True
 
     def emit(self, event: ChargerEvent) -> None:
         self._server.sink(event)
