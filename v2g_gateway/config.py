@@ -90,6 +90,12 @@ class OcppSection(Section):
     call_timeout_s: float = Field(default=30.0, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
     max_messages_per_minute: int = Field(default=600, ge=10)
+    # Before a connection has proved who it is (docs/security.md, csms/handshake_guard.py):
+    handshake_timeout_s: float = Field(default=10.0, gt=0, le=120)  # TLS and websocket
+    max_pending_handshakes: int = Field(default=256, ge=1, le=65536)  # in total
+    max_pending_per_address: int = Field(default=16, ge=1, le=65536)
+    login_failures_free: int = Field(default=3, ge=1, le=1000)  # then back-off: 1, 2, 4 .. s
+    login_backoff_max_s: float = Field(default=60.0, ge=1, le=3600)
     # Who may charge: "any" accepts every token (NoAuthorization, unknown cards: guests);
     # "known" accepts only the tokens of [[vehicles]].
     authorize: Literal["any", "known"] = "any"
