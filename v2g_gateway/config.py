@@ -90,9 +90,18 @@ class OcppSection(Section):
     call_timeout_s: float = Field(default=30.0, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
     max_messages_per_minute: int = Field(default=600, ge=10)
+    # Before a connection has proved who it is (docs/security.md, csms/handshake_guard.py):
+    handshake_timeout_s: float = Field(default=10.0, gt=0, le=120)  # TLS and websocket
+    max_pending_handshakes: int = Field(default=256, ge=1, le=65536)  # in total
+    max_pending_per_address: int = Field(default=16, ge=1, le=65536)
+    login_failures_free: int = Field(default=3, ge=1, le=1000)  # then back-off: 1, 2, 4 .. s
+    login_backoff_max_s: float = Field(default=60.0, ge=1, le=3600)
     # Who may charge: "any" accepts every token (NoAuthorization, unknown cards: guests);
     # "known" accepts only the tokens of [[vehicles]].
     authorize: Literal["any", "known"] = "any"
+    # OCPP 2.1: how long a profile stays valid once the charger has lost the gateway
+    # (maxOfflineDuration, with invalidAfterOfflineDuration): then it stops discharging.
+    max_offline_s: int = Field(default=120, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _tls_files(self) -> OcppSection:
@@ -127,6 +136,8 @@ class ChargerSection(Section):
     voltage_v: float = Field(default=230.0, ge=100, le=1000)
     min_current_a: float = Field(default=6.0, ge=0, le=32)
     strict: bool = False  # true: frames breaking the 2.0.1 schema get a CALLERROR (no leniency)
+    # Pin the OCPP version (default: the charger's preference among 2.1 and 2.0.1).
+    ocpp_version: Literal["2.0.1", "2.1"] | None = None
 
     @model_validator(mode="after")
     def _one_secret(self) -> ChargerSection:

@@ -74,6 +74,7 @@ id = "{v.charger_id}"
 {secret}
 max_charge_w = 11000                 # the charger's limits, in W
 max_discharge_w = 10000              # 0 for a charge-only charger
+# ocpp_version = "2.1"               # pin OCPP 2.1 or "2.0.1"; default: what the charger prefers
 """
 
 

@@ -151,6 +151,13 @@ class EvChargingNeeds:
     energy_request_wh: float | None = None
     max_charge_w: float | None = None
     max_discharge_w: float | None = None
+    # OCPP 2.1 (v2xChargingParameters, requestedEnergyTransfer): the car's own V2X limits.
+    min_charge_w: float | None = None
+    min_discharge_w: float | None = None
+    # True: the car asked for a bidirectional mode the gateway allowed; False: it did not.
+    bidirectional: bool | None = None
+    # Energy (Wh) the car wants before it may be discharged (evMinV2XEnergyRequest > 0).
+    v2x_min_energy_wh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +288,9 @@ class ChargerState:
     firmware: str | None = None
     booted_at: datetime | None = None
     connected_at: datetime | None = None  # this connection's start (not persisted)
+    # False from a (re)connect until the charger's first message on it: a charger that rebooted
+    # says so first (BootNotification), and nothing is sent to it before we know.
+    spoken: bool = True
     discharge: DischargeCapability = field(default_factory=DischargeCapability)
     capabilities: dict[str, Any] = field(default_factory=dict)
     evses: dict[int, EvseState] = field(default_factory=dict)

@@ -62,7 +62,7 @@ class Commands:
     def __init__(
         self,
         cfg: Config,
-        sink: Callable[[ChargerEvent], None],
+        sink: Callable[[ChargerEvent], object],
         clock: Clock,
         session_of: Callable[[str], Session | None],
     ) -> None:
@@ -78,7 +78,7 @@ class Commands:
         self._request_ids = itertools.count(1)
         # What each charger's firmware needs (unit, EVSE, stack level...) and what to tell.
         self.adaptation = Adaptation(cfg, sink, clock)
-        self._sender = ProfileSender(cfg, self.adaptation)
+        self._sender = ProfileSender(cfg, self.adaptation, self.version_of, self.v2x_of)
 
     # ---------------------------------------------------------------- low level
 
@@ -109,6 +109,22 @@ class Commands:
                 raise ChargerOffline(charger_id, action, "connection closed") from None
         finally:
             queue.release()
+
+    def version_of(self, charger_id: str) -> str:
+        """The OCPP version the charger's session speaks ("2.0.1" while it is offline)."""
+        session = self._session_of(charger_id)
+        return session.version if session is not None else "2.0.1"
+
+    def v2x_of(self, charger_id: str, evse_id: int) -> bool:
+        """False once the car at this EVSE said it is not bidirectional (OCPP 2.1)."""
+        session = self._session_of(charger_id)
+        return session.v2x(evse_id) if session is not None else True
+
+    async def notify_allowed_energy_transfer(
+        self, charger_id: str, payload: Payload
+    ) -> CommandResult:
+        """OCPP 2.1: the energy transfer modes (bidirectional or not) a transaction may use."""
+        return await self._run(charger_id, "NotifyAllowedEnergyTransfer", payload)
 
     async def _run(self, charger_id: str, action: str, payload: Payload) -> CommandResult:
         try:

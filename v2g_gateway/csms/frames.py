@@ -128,19 +128,22 @@ _SCHEMA_CODES = {
 }
 
 
-_validators: dict[tuple[int, str], Callable[[Any], Any]] = {}
+_validators: dict[tuple[int, str, str], Callable[[Any], Any]] = {}
+# The OCPP versions a session may speak (csms/versions.py picks one per connection).
+V201, V21 = "2.0.1", "2.1"
 
 
-def _validator(type_id: int, action: str) -> Callable[[Any], Any]:
-    """The official 2.0.1 schema compiled to Python (fastjsonschema: ~10x jsonschema's speed).
+def _validator(type_id: int, action: str, version: str = V201) -> Callable[[Any], Any]:
+    """The official schema of `version` (2.0.1 or 2.1, as the ocpp library ships them)
+    compiled to Python (fastjsonschema: ~10x jsonschema's speed).
 
     Raises OSError when the action has no schema. Formats are not checked, as in the ocpp
     library; timestamps are parsed (and refused) where they are used.
     """
-    key = (type_id, action)
+    key = (type_id, action, version)
     compiled = _validators.get(key)
     if compiled is None:
-        schema = get_validator(type_id, action, "2.0.1").schema
+        schema = get_validator(type_id, action, version).schema
         compiled = fastjsonschema.compile(schema, use_formats=False)
         _validators[key] = compiled
     return compiled
@@ -149,10 +152,12 @@ def _validator(type_id: int, action: str) -> Callable[[Any], Any]:
 validator = _validator  # for leniency.py, which repairs what the schema refuses
 
 
-def _problem(action: str, payload: Any, type_id: int = CALL) -> tuple[str, str] | None:
+def _problem(
+    action: str, payload: Any, type_id: int = CALL, version: str = V201
+) -> tuple[str, str] | None:
     """(OCPP error code, description) for a payload that breaks its schema, else None."""
     try:
-        _validator(type_id, action)(payload)
+        _validator(type_id, action, version)(payload)
     except fastjsonschema.JsonSchemaValueException as exc:
         code = _SCHEMA_CODES.get(str(exc.rule), "FormatViolation")
         where = str(exc.name).removeprefix("data").lstrip(".") or "payload"
@@ -160,17 +165,17 @@ def _problem(action: str, payload: Any, type_id: int = CALL) -> tuple[str, str] 
     return None
 
 
-def schema_exists(action: str, request: bool = True) -> bool:
+def schema_exists(action: str, request: bool = True, version: str = V201) -> bool:
     try:
-        _validator(CALL if request else CALLRESULT, action)
+        _validator(CALL if request else CALLRESULT, action, version)
     except OSError:
         return False
     return True
 
 
-def validate_request(call: Call) -> None:
-    """Check a charger's CALL against the official 2.0.1 schema; raise the matching FrameError."""
-    problem = _problem(call.action, call.payload)
+def validate_request(call: Call, version: str = V201) -> None:
+    """Check a charger's CALL against the official schema; raise the matching FrameError."""
+    problem = _problem(call.action, call.payload, CALL, version)
     if problem is not None:
         raise FrameError(problem[0], problem[1], call.unique_id)
     where = _wide_integer(call.payload)
@@ -202,12 +207,14 @@ def _wide_integer(node: Any, path: str = "payload") -> str | None:
     return None
 
 
-def schema_problem(type_id: int, action: str, payload: dict[str, Any]) -> str | None:
-    """Why a payload breaks the 2.0.1 schema of `action`, or None (for our own frames)."""
+def schema_problem(
+    type_id: int, action: str, payload: dict[str, Any], version: str = V201
+) -> str | None:
+    """Why a payload breaks the `version` schema of `action`, or None (for our own frames)."""
     try:
-        problem = _problem(action, payload, type_id)
+        problem = _problem(action, payload, type_id, version)
     except OSError:
-        return f"no 2.0.1 schema for {action}"
+        return f"no {version} schema for {action}"
     return None if problem is None else problem[1]
 
 

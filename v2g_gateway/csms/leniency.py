@@ -249,15 +249,17 @@ class _Repair:
         return True
 
 
-def accept_answer(action: str, payload: dict[str, Any], strict: bool) -> Lenient:
+def accept_answer(
+    action: str, payload: dict[str, Any], strict: bool, version: str = frames.V201
+) -> Lenient:
     """A CALLRESULT payload read leniently; FrameError for what no leniency covers."""
-    problem = frames.schema_problem(frames.CALLRESULT, action, payload)
+    problem = frames.schema_problem(frames.CALLRESULT, action, payload, version)
     if problem is None:
         return Lenient(payload)
     if strict:
         raise FrameError("FormatViolation", problem)
     repair = _Repair(action, copy.deepcopy(payload), answer=True)
-    validator = frames.validator(frames.CALLRESULT, action)
+    validator = frames.validator(frames.CALLRESULT, action, version)
     for _ in range(_MAX_PASSES):
         try:
             validator(repair.payload)
@@ -272,17 +274,17 @@ def accept_answer(action: str, payload: dict[str, Any], strict: bool) -> Lenient
     raise FrameError("FormatViolation", problem)
 
 
-def accept(call: Call, strict: bool) -> Lenient:
+def accept(call: Call, strict: bool, version: str = frames.V201) -> Lenient:
     """The payload to handle, or FrameError for what no leniency covers (or anything in strict
     mode)."""
     try:
-        frames.validate_request(call)
+        frames.validate_request(call, version)
         return Lenient(call.payload)
     except FrameError:
         if strict:
             raise
     repair = _Repair(call.action, copy.deepcopy(call.payload))
-    validator = frames.validator(frames.CALL, call.action)
+    validator = frames.validator(frames.CALL, call.action, version)
     for _ in range(_MAX_PASSES):
         try:
             validator(repair.payload)
@@ -290,12 +292,12 @@ def accept(call: Call, strict: bool) -> Lenient:
             if not repair.fix(exc):
                 break
             continue
-        frames.validate_request(Call(call.unique_id, call.action, repair.payload))
+        frames.validate_request(Call(call.unique_id, call.action, repair.payload), version)
         for path, value in repair.kept:
             parent, k = _parent(repair.payload, path)
             parent[k] = value
         return Lenient(repair.payload, repair.quirks)
-    frames.validate_request(Call(call.unique_id, call.action, repair.payload))
+    frames.validate_request(Call(call.unique_id, call.action, repair.payload), version)
     raise FrameError("FormatViolation", f"{call.action}: could not be read", call.unique_id)
 
 

@@ -17,12 +17,17 @@ import structlog
 
 from v2g_gateway.config import Config
 from v2g_gateway.csms.adaptation import Adaptation
+from v2g_gateway.csms.frames import V21
 from v2g_gateway.csms.profiles import discharges, ocpp_profile
+from v2g_gateway.csms.profiles21 import ocpp_profile21
 from v2g_gateway.model import ChargingProfileSpec, CommandResult, CommandStatus, ProfilePurpose
 
 log = structlog.get_logger(__name__)
 
 Run = Callable[[str, str, dict[str, Any]], Awaitable[CommandResult]]
+# (charger id) -> the OCPP version its session speaks; (charger id, EVSE) -> may its car discharge.
+VersionOf = Callable[[str], str]
+V2xOf = Callable[[str, int], bool]
 
 
 def refusal_text(result: CommandResult) -> str:
@@ -55,9 +60,31 @@ def refusal(result: CommandResult) -> str | None:
 
 
 class ProfileSender:
-    def __init__(self, cfg: Config, adaptation: Adaptation) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        adaptation: Adaptation,
+        version_of: VersionOf = lambda _cid: "2.0.1",
+        v2x_of: V2xOf = lambda _cid, _evse: True,
+    ) -> None:
         self._cfg = cfg
         self._adapt = adaptation
+        self._version_of = version_of
+        self._v2x_of = v2x_of
+
+    def render(self, spec: ChargingProfileSpec, stack_level: int | None) -> dict[str, Any]:
+        """The ChargingProfileType in the charger's OCPP version (2.1: profiles21.py)."""
+        cid = spec.charger_id
+        electrical = self._adapt.electrical(cid)
+        if self._version_of(cid) == V21:
+            return ocpp_profile21(
+                spec,
+                electrical,
+                stack_level=stack_level,
+                v2x=self._v2x_of(cid, spec.evse_id),
+                max_offline_s=self._cfg.ocpp.max_offline_s,
+            )
+        return ocpp_profile(spec, electrical, stack_level=stack_level)
 
     def target_evse(self, spec: ChargingProfileSpec) -> int:
         facts = self._adapt.facts(spec.charger_id)
@@ -71,9 +98,7 @@ class ProfileSender:
         facts = self._adapt.facts(cid)
         tried: set[str] = set()
         while True:
-            profile = ocpp_profile(
-                spec, self._adapt.electrical(cid), stack_level=facts.stack_level()
-            )
+            profile = self.render(spec, facts.stack_level())
             payload = {"evseId": self.target_evse(spec), "chargingProfile": profile}
             result = await run(cid, "SetChargingProfile", payload)
             why = refusal(result)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,11 @@ OFFLINE_ALLOWANCE = 10_000
 
 
 class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
+    # The OCPP version this session speaks: its schemas check every frame both ways.
+    version = frames.V201
+    # True: an answer that breaks its schema is never sent (a CALLERROR InternalError instead).
+    check_answers = False
+
     def __init__(
         self, charger_id: str, ws: ServerConnection, server: CsmsServer, bucket: TokenBucket
     ) -> None:
@@ -118,7 +123,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
 
     async def request(self, action: str, payload: Payload, wait_s: float) -> Payload:
         """One CALL under the library's call lock; the schema-checked answer payload."""
-        problem = frames.schema_problem(frames.CALL, action, payload)
+        problem = frames.schema_problem(frames.CALL, action, payload, self.version)
         if problem:
             raise OcppCommandError(self.id, action, f"invalid request: {problem}")
         unique_id = str(uuid.uuid4())
@@ -128,7 +133,9 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         if isinstance(answer, LibCallError):
             raise CallErrorReply(self.id, action, answer.error_code, answer.error_description)
         try:
-            read = accept_answer(action, answer.payload, self.adaptation.strict(self.id))
+            read = accept_answer(
+                action, answer.payload, self.adaptation.strict(self.id), self.version
+            )
         except FrameError as exc:
             raise CommandRejected(self.id, action, f"invalid answer: {exc.description}") from None
         if read.quirks:
@@ -200,10 +207,10 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         handler = self._handlers.get(call.action)
         try:
             if handler is None:
-                if frames.schema_exists(call.action):
+                if frames.schema_exists(call.action, version=self.version):
                     raise FrameError("NotSupported", f"{call.action} is not sent by chargers")
                 raise FrameError("NotImplemented", f"unknown action {call.action!r}")
-            read = accept(call, self.adaptation.strict(self.id))
+            read = accept(call, self.adaptation.strict(self.id), self.version)
             if read.quirks:
                 self.adaptation.quirks(self.id, read.quirks)
             response = handler(read.payload)
@@ -221,6 +228,12 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
                 return
             await self._send(frames.call_error(call.unique_id, "InternalError", "handler failed"))
             return
+        if self.check_answers:
+            problem = frames.schema_problem(frames.CALLRESULT, call.action, response, self.version)
+            if problem is not None:
+                log.error("answer breaks its schema; not sent", action=call.action, problem=problem)
+                await self._send(frames.call_error(call.unique_id, "InternalError", problem))
+                return
         await self._send(frames.call_result(call.unique_id, response))
         after = self._after.get(call.action)
         if after is not None:
@@ -246,8 +259,24 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             },
         }
 
-    def emit(self, event: ChargerEvent) -> None:
-        self._server.sink(event)
+    def v2x(self, evse_id: int) -> bool:
+        """Whether the car at this EVSE may discharge as far as the protocol says (2.0.1 says
+        nothing: configuration and the gate decide)."""
+        return True
+
+    def emit(self, event: ChargerEvent) -> bool:
+        """Hand an event to the store; False when it could not be stored (kept in memory)."""
+        return self._server.sink(event)
+
+    def _emit_stored(self, events: Sequence[ChargerEvent], action: str) -> None:
+        """Emit every event; if any is not stored, the charger must not be told it was received:
+        CALLERROR InternalError, and it keeps the message and sends it again (OCPP 2.0.1 E04)."""
+        stored = [self._emit(e) for e in events]
+        if not all(stored):
+            raise FrameError(
+                "InternalError",
+                f"{action} not stored: the gateway cannot write its state; send it again",
+            )
 
     _emit = emit
 
@@ -327,8 +356,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         if live:
             self._live_time(p["timestamp"])
         events = self.tx.translate(p)
-        for event in events:
-            self._emit(event)
+        self._emit_stored(events, "TransactionEvent")
         self.tx.mark(p, events[0].evse_id)
         if live:
             for event in events:
@@ -345,8 +373,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         samples = [sample_from(self.id, evse_id, mv) for mv in p["meterValue"]]
         for mv in p["meterValue"]:
             self._live_time(mv["timestamp"])
-        for sample in samples:
-            self._emit(sample)
+        self._emit_stored(samples, "MeterValues")
         for sample in samples:
             self.adaptation.meter(sample)
         return {}

@@ -61,6 +61,18 @@ PlanAhead = Callable[[str, datetime, datetime], list[tuple[datetime, PlannedPowe
 OutageView = Callable[[datetime], tuple[bool, float]]
 
 
+# How long a charger that reconnected and said nothing yet is left alone: a charger that
+# rebooted sends BootNotification first (and its lost transaction then ends), one that only
+# lost the link may stay silent until its next heartbeat: it is controlled again after this.
+SETTLE = timedelta(seconds=120)
+
+
+def settling(charger: ChargerState, now: datetime) -> bool:
+    if charger.spoken or charger.connected_at is None:
+        return False
+    return now - charger.connected_at < SETTLE
+
+
 def subject(session: PlugSession) -> str:
     return session.vehicle_id or f"guest:{session.session_id}"
 
@@ -181,6 +193,8 @@ class Controller(Acting):
                 continue
             key = (session.charger_id, session.evse_id)
             seen.add(key)
+            if settling(charger, now):
+                continue  # a charger that just reconnected may have rebooted: it says so first
             mem = self._evses.get(key)
             if mem is None or mem.session_id != session.session_id:
                 mem = self._evses[key] = Evse(session.session_id)

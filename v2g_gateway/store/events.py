@@ -64,8 +64,10 @@ class ChargerEventsMixin(PlugsMixin):
     def _apply(self, e: ChargerEvent) -> list[Changed]:
         if isinstance(e, ChargerConnected):
             ch = replace(self._charger(e.charger_id), online=True, last_seen=e.at)
-            self._put_charger(replace(ch, connected_at=self._clock.now()))
+            self._put_charger(replace(ch, connected_at=self._clock.now(), spoken=False))
             return [Changed("charger", e.charger_id)]
+        if not isinstance(e, ChargerDisconnected) and not self._charger(e.charger_id).spoken:
+            self._put_charger(replace(self._charger(e.charger_id), spoken=True))
         if isinstance(e, HeartbeatSeen):
             self._put_charger(replace(self._charger(e.charger_id), online=True, last_seen=e.at))
             return [Changed("charger", e.charger_id)]

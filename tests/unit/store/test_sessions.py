@@ -271,3 +271,23 @@ async def test_transactions_are_keyed_by_charger_and_id(store: Store, clock: Man
     )
     assert store.charger_state("garage").evses[1].transaction_id == "1"  # type: ignore[union-attr]
     assert store.charger_state("shed").evses[1].transaction_id is None  # type: ignore[union-attr]
+
+
+def test_a_reconnected_charger_is_left_alone_until_it_speaks(
+    store: Store, clock: ManualClock
+) -> None:
+    """A charger that rebooted says so first (BootNotification): until its first message on a
+    new connection, dispatch sends nothing that was decided for its old transaction."""
+    from v2g_gateway.dispatch.controller import SETTLE, settling
+    from v2g_gateway.model import ChargerConnected, HeartbeatSeen
+
+    ch = store.charger_state("garage")
+    assert ch is not None and ch.spoken and not settling(ch, T0)
+    store.apply(ChargerConnected("garage", T0))
+    ch = store.charger_state("garage")
+    assert ch is not None and not ch.spoken
+    assert settling(ch, T0 + SETTLE - timedelta(seconds=1))
+    assert not settling(ch, T0 + SETTLE)  # a charger silent that long is controlled again
+    store.apply(HeartbeatSeen("garage", T0))
+    ch = store.charger_state("garage")
+    assert ch is not None and ch.spoken and not settling(ch, T0)
