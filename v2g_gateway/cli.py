@@ -24,6 +24,7 @@ _PLUGINS = (
     "v2g_gateway.cli_backtest",
     "v2g_gateway.cli_ocpp",
     "v2g_gateway.cli_charger",
+    "v2g_gateway.cli_state",
 )
 
 

@@ -32,7 +32,7 @@ class CsmsServer:
     def __init__(
         self,
         cfg: Config,
-        sink: Callable[[ChargerEvent], None],
+        sink: Callable[[ChargerEvent], bool | None],
         clock: Clock,
         *,
         ready: Callable[[], bool] = lambda: True,
@@ -51,8 +51,9 @@ class CsmsServer:
         # Refusals reach the user the way csms notices do (app.py subscribes the store).
         self.handshake = HandshakeCheck(cfg, clock, self.commands.adaptation.notices.publish)
 
-    def sink(self, event: ChargerEvent) -> None:
-        self._sink(event)
+    def sink(self, event: ChargerEvent) -> bool:
+        """False when the event could not be stored (the store keeps it in memory)."""
+        return self._sink(event) is not False
 
     async def start(self) -> None:
         oc = self.cfg.ocpp
