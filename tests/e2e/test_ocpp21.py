@@ -72,7 +72,7 @@ def _periods(sim: SimulatedCharger) -> list[dict[str, Any]]:
 async def test_a_2_1_charger_discharges_by_setpoint_beside_a_2_0_1_one(
     tmp_path: Path, mosquitto: Any
 ) -> None:
-    clock = AcceleratedClock(PEAK, speed=360)
+    clock = AcceleratedClock(PEAK, speed=900)
     async with (
         running(Gateway(_config(tmp_path, mosquitto.port), clock)) as gw,
         simulating(_sim(gw, clock, "garage", ocpp_version="2.1")) as sim21,
