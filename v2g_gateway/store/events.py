@@ -261,8 +261,8 @@ class ChargerEventsMixin(PlugsMixin):
             else session.energy_request_wh,
         )
         self._put_session(session)
-        if e.bidirectional is not None:
-            out += self._car_limits(e, session)
+        if e.bidirectional is not None or e.max_discharge_w is not None:
+            out += self._car_limits(e, session)  # the car stated V2X parameters
         if e.soc_percent is not None:
             reading = self._reading(e.soc_percent, SocSource.EV, session, e.at)
             if reading is not None:
