@@ -154,3 +154,67 @@ def start_broker(
     broker.write_config()
     broker.start()
     return broker
+
+
+# ---------------------------------------------------------------------- the shipped config
+
+SHIPPED = Path(__file__).resolve().parents[1] / "config" / "mosquitto"
+SHIPPED_DIR = "/etc/mosquitto/v2g/"
+SHIPPED_PORTS = (1883, 8883, 8884)  # loopback password, TLS password, TLS client certificate
+
+
+@dataclass
+class ShippedBroker:
+    """mosquitto running config/mosquitto/ as shipped: only paths and ports are rewritten."""
+
+    broker: Broker
+    ports: dict[int, int]  # shipped port -> the free port it listens on here
+    ca: TestCA
+    users: dict[str, str]
+
+    @property
+    def host(self) -> str:
+        return self.broker.host
+
+    def port(self, shipped: int) -> int:
+        return self.ports[shipped]
+
+    def client_cert(self, cn: str) -> tuple[Path, Path]:
+        pair = self.ca.issue(cn, server=False)
+        return pair.cert, pair.key
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+
+def start_shipped_broker(directory: Path, users: dict[str, str]) -> ShippedBroker:
+    """The shipped v2g-gateway.conf and acl, with `users` in its password file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ports = {p: free_port() for p in SHIPPED_PORTS}
+    ca = TestCA(directory / "pki", "v2g broker CA")
+    server = ca.issue("localhost", server=True)
+    certs = directory / "certs"
+    certs.mkdir()
+    shutil.copy(ca.pair.cert, certs / "ca.crt")
+    shutil.copy(server.cert, certs / "broker.crt")
+    shutil.copy(server.key, certs / "broker.key")
+    shutil.copy(SHIPPED / "acl", directory / "acl")
+    pw = directory / "passwd"
+    pw.write_text("")
+    for name, password in users.items():
+        subprocess.run([MOSQUITTO_PASSWD, "-b", str(pw), name, password], check=True)
+    text = (SHIPPED / "v2g-gateway.conf").read_text().replace(SHIPPED_DIR, f"{directory}/")
+    lines = []
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["listener"]:
+            line = f"listener {ports[int(words[1])]} 127.0.0.1"  # never the LAN in a test
+        lines.append(line)
+    log = directory / "mosquitto.log"
+    # What a test adds: a log, no persistence, and no privilege drop (root cannot hand the temp
+    # files to the mosquitto user).
+    lines += ["persistence false", f"log_dest file {log}", "log_type all", "user root"]
+    broker = Broker(directory=directory, port=ports[1883])
+    broker.config_file.write_text("\n".join(lines) + "\n")
+    broker.start()
+    return ShippedBroker(broker, ports, ca, dict(users))

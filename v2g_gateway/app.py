@@ -45,6 +45,7 @@ log = structlog.get_logger(__name__)
 
 STATE_FILE = "state.sqlite"
 HOUSEKEEPING_INTERVAL_S = 86400.0
+SPILL_RETRY_S = 10.0
 
 
 class Gateway:
@@ -183,10 +184,12 @@ class Gateway:
     # ------------------------------------------------------------------ views
 
     def health(self) -> dict[str, Any]:
+        spill = self.store.write_state()
         return {
             "version": __version__,
             "uptime_s": round(time.monotonic() - self.started_at),
-            "store": "ok" if self.store.healthy else "failing",
+            "store": "ok" if self.store.healthy and not spill.degraded else "failing",
+            "store_write": spill.to_json(),
             "ocpp": {"connected": sorted(self.csms.connected())},
             "prices": self._prices_status(),
             "mqtt": "connected" if self.mqtt and self.mqtt.connected.is_set() else "disconnected",
@@ -250,6 +253,7 @@ class Gateway:
                     self._task(tg, self.grid.run(), "grid"),
                     self._task(tg, self.home.run(), "home"),
                     self._task(tg, self._housekeeping(), "housekeeping"),
+                    self._task(tg, self._flush_spill(), "store-spill"),
                 ]
                 if self.mqtt is not None:
                     tasks.append(self._task(tg, self.mqtt.run(), "mqtt"))
@@ -334,10 +338,19 @@ class Gateway:
         if any(deleted.values()):
             log.info("store.pruned", older_than_days=keep.days, **deleted)
 
+    async def _flush_spill(self) -> None:
+        """What the store kept in memory is written as soon as it can be, even when no charger
+        message comes to trigger it."""
+        while True:
+            await self.clock.sleep(SPILL_RETRY_S)
+            if self.store.write_state().kept:
+                self.store.flush()
+
     async def _housekeeping(self) -> None:
         while True:
             await self.clock.sleep(HOUSEKEEPING_INTERVAL_S)
             self.prune_history()
+            self.store.daily_backup()
 
     async def _watchdog(self, notifier: SdNotifier) -> None:
         assert notifier.watchdog_interval_s is not None

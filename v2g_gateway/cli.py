@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import structlog
+
 from v2g_gateway import __version__
 from v2g_gateway.cli_config import preflight
 from v2g_gateway.config import load_config
@@ -24,13 +26,16 @@ _PLUGINS = (
     "v2g_gateway.cli_backtest",
     "v2g_gateway.cli_ocpp",
     "v2g_gateway.cli_charger",
+    "v2g_gateway.cli_state",
 )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    preflight(cfg, Path(args.config))  # what `config check` calls an error stops here, too
+    warnings = preflight(cfg, Path(args.config))  # what `config check` calls an error stops
     setup_logging(cfg.gateway.log_format, cfg.gateway.log_level)
+    for w in warnings:  # e.g. a secret file others can read
+        structlog.get_logger("v2g_gateway.config").warning(w.line(args.config))
     from v2g_gateway.app import run_daemon
 
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from v2g_gateway.cli_ocpp import generate_password
 from v2g_gateway.config import Config, parse_config
-from v2g_gateway.config_check import CheckContext, errors, run_checks
+from v2g_gateway.config_check import CheckContext, Finding, errors, run_checks
 from v2g_gateway.config_init import DEFAULT_CHARGER, InitValues, render
 from v2g_gateway.config_load import config_problems
 from v2g_gateway.errors import ConfigError
@@ -112,10 +112,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def preflight(cfg: Config, cfg_path: Path) -> None:
-    """What `run` refuses before it binds anything: the error-level checks, as the daemon."""
-    bad = errors(run_checks(CheckContext(cfg, cfg_path, purpose="start")))
+def preflight(cfg: Config, cfg_path: Path) -> list[Finding]:
+    """What `run` refuses before it binds anything: the error-level checks, as the daemon.
+    Returns the warnings, for the daemon to log once logging is set up."""
+    found = run_checks(CheckContext(cfg, cfg_path, purpose="start"))
+    bad = errors(found)
     if bad:
         first = bad[0]
         more = f" (+{len(bad) - 1} more; 'config check' lists all)" if len(bad) > 1 else ""
         raise ConfigError(str(cfg_path), first.key, first.message + more)
+    return [f for f in found if f.level == "warning"]

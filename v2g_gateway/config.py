@@ -90,6 +90,12 @@ class OcppSection(Section):
     call_timeout_s: float = Field(default=30.0, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
     max_messages_per_minute: int = Field(default=600, ge=10)
+    # Before a connection has proved who it is (docs/security.md, csms/handshake_guard.py):
+    handshake_timeout_s: float = Field(default=10.0, gt=0, le=120)  # TLS and websocket
+    max_pending_handshakes: int = Field(default=256, ge=1, le=65536)  # in total
+    max_pending_per_address: int = Field(default=16, ge=1, le=65536)
+    login_failures_free: int = Field(default=3, ge=1, le=1000)  # then back-off: 1, 2, 4 .. s
+    login_backoff_max_s: float = Field(default=60.0, ge=1, le=3600)
     # Who may charge: "any" accepts every token (NoAuthorization, unknown cards: guests);
     # "known" accepts only the tokens of [[vehicles]].
     authorize: Literal["any", "known"] = "any"
@@ -287,6 +293,22 @@ class OutageSection(Section):
     # Load following: re-plan when the home's load moves this much, at most this often.
     follow_step_w: float = Field(default=200.0, ge=0)
     follow_min_interval_s: float = Field(default=5.0, ge=0)
+    # How many independent sources (the grid meter, each charger) must confirm an outage before
+    # the floor drops to floor_soc_percent: 2 = one spoofed message or one odd charger is not
+    # enough (docs/outage.md).
+    confirm_sources: int = Field(default=1, ge=1, le=8)
+    # A charger's NotifyEvent PowerLoss/GridLoss hints count as evidence (false: ignored).
+    charger_events: bool = True
+
+    @field_validator("mqtt_topic")
+    @classmethod
+    def _one_topic(cls, v: str | None) -> str | None:
+        if v is not None and ("+" in v or "#" in v):
+            raise ValueError(
+                "must be one topic, not a filter with + or #: an outage is believed only from "
+                "that exact topic"
+            )
+        return v
 
 
 class MqttSection(Section):
@@ -307,11 +329,20 @@ class MqttSection(Section):
     homeassistant_discovery: bool = True
     discovery_prefix: str = "homeassistant"
     min_publish_interval_s: float = Field(default=1.0, ge=0)
+    # Bigger payloads are refused unread; a command gets a reply naming the size.
+    max_payload_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    # Non-empty: a command must carry an MQTT 5 user property client_id or username with one of
+    # these values. Defence in depth only: the broker's ACL is the real control (docs/mqtt.md).
+    command_clients: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()
 
     @model_validator(mode="after")
     def _one_secret(self) -> MqttSection:
         _at_most_one(self, "password", "password_file", "credential")
         _at_most_one(self, "key_file", "key_credential")
+        if self.command_clients and self.protocol != "5":
+            raise ValueError(
+                'command_clients needs protocol = "5" (MQTT 3.1.1 has no user properties)'
+            )
         return self
 
 
@@ -377,6 +408,15 @@ class Config(Section):
             if v.charger is not None and v.charger not in ids:
                 raise _RefError(
                     f"vehicles[{i}].charger", f"unknown charger {v.charger!r} (known: {ids})"
+                )
+        floor = self.outage.floor_soc_percent
+        for i, v in enumerate(self.vehicles):
+            if self.outage.enabled and floor < v.min_soc_percent:
+                raise _RefError(
+                    "outage.floor_soc_percent",
+                    f"{floor:g} % is below the minimum of vehicle {v.id!r} "
+                    f"(vehicles[{i}].min_soc_percent = {v.min_soc_percent:g} %): the car "
+                    "itself stops there",
                 )
         for i, d in enumerate(self.preferences.departures):
             if d.vehicle is not None and d.vehicle not in vids:

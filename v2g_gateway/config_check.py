@@ -317,6 +317,56 @@ def service_can_read(ctx: CheckContext) -> Iterable[Finding]:
             )
 
 
+def _open_to(path: Path) -> str | None:
+    """Who besides the owner may read `path` ("group", "others", ...), or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreachable: said by referenced_files
+    who = [w for bit, w in ((stat.S_IRGRP, "its group"), (stat.S_IROTH, "others")) if mode & bit]
+    return f"{' and '.join(who)} (mode {stat.S_IMODE(mode):04o})" if who else None
+
+
+def _systemd_copy(path: Path, env: Mapping[str, str]) -> bool:
+    """systemd's private copy of a credential: its permissions are systemd's business."""
+    cred_dir = env.get(ENV)
+    if not cred_dir:
+        return False
+    return path.resolve().is_relative_to(Path(cred_dir).resolve())
+
+
+@check
+def secret_permissions(ctx: CheckContext) -> Iterable[Finding]:
+    """A secret others can read is no secret: warned by `config check` and at every start."""
+    inline: list[str] = []
+    for slot, model in secret_slots(ctx.cfg):
+        if not _secret_used(ctx.cfg, slot.section):
+            continue
+        if slot.value_field is not None and getattr(model, slot.value_field) is not None:
+            inline.append(slot.key)
+        path = getattr(model, slot.file_field)
+        if path is None or _systemd_copy(path, ctx.env):
+            continue
+        who = _open_to(path)
+        if who:
+            credential = getattr(model, slot.credential_field)
+            key = f"{slot.section}.{slot.credential_field if credential else slot.file_field}"
+            yield Finding(
+                "warning",
+                key,
+                f"{path} holds a secret and is readable by {who}: chmod 600 it (owned by the "
+                "user that runs the gateway), or keep it in credentials/ (docs/security.md)",
+            )
+    who = _open_to(ctx.path) if inline else None
+    if who:
+        yield Finding(
+            "warning",
+            None,
+            f"this file holds secrets inline ({', '.join(inline)}) and is readable by {who}: "
+            "chmod 600 it, or move them to credentials/ (docs/security.md)",
+        )
+
+
 @check
 def credentials_source(ctx: CheckContext) -> Iterable[Finding]:
     """Say where credentials come from, so 'works by hand, fails under systemd' is visible."""

@@ -100,8 +100,11 @@ async def test_demo_week(tmp_path: Path) -> None:
     assert datetime.fromisoformat(dr["at"]) < datetime(2024, 9, 5, 19, 30, tzinfo=BERLIN)
     outage = datetime.fromisoformat(events["grid_outage"]["at"]).astimezone(BERLIN)
     restored = datetime.fromisoformat(events["grid_restored"]["at"]).astimezone(BERLIN)
+    # Seen during the outage (19:40 to 20:25), not before it. How fast is measured with an
+    # injected clock in tests/e2e/test_outage.py: at 5,040 times the wall clock, a busy CI
+    # machine's 60 ms is five minutes of demo time, so only the order is asserted here.
     assert datetime(2024, 9, 4, 19, 40, tzinfo=BERLIN) <= outage
-    assert outage < datetime(2024, 9, 4, 19, 45, tzinfo=BERLIN)
+    assert outage < datetime(2024, 9, 4, 20, 10, tzinfo=BERLIN)
     assert datetime(2024, 9, 4, 20, 25, tzinfo=BERLIN) <= restored
     assert "grid_unknown" not in events  # no false alarms from the accelerated clock
     rows = list(csv.DictReader((out / "samples.csv").open()))

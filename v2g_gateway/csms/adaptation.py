@@ -40,7 +40,7 @@ def _kw(w: float) -> str:
 
 
 class Adaptation:
-    def __init__(self, cfg: Config, sink: Callable[[ChargerEvent], None], clock: Clock) -> None:
+    def __init__(self, cfg: Config, sink: Callable[[ChargerEvent], object], clock: Clock) -> None:
         self._cfg = cfg
         self._sink = sink
         self._clock = clock

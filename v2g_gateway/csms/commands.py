@@ -62,7 +62,7 @@ class Commands:
     def __init__(
         self,
         cfg: Config,
-        sink: Callable[[ChargerEvent], None],
+        sink: Callable[[ChargerEvent], object],
         clock: Clock,
         session_of: Callable[[str], Session | None],
     ) -> None:

@@ -60,6 +60,15 @@ class Notices:
                 log.exception("notice listener failed", kind=kind)
         return True
 
+    def publish(self, n: Notification) -> None:
+        """Hand a notification to every subscriber as it is, without the once-per-kind rule
+        (the caller bounds how often: refused handshakes, refusal_report.py)."""
+        for fn in self._subscribers:
+            try:
+                fn(n)
+            except Exception:
+                log.exception("notice listener failed", kind=n.kind)
+
     def forget(self, charger_id: str, kind: str) -> None:
         """The condition is over: the next time it happens is news again."""
         self._told.discard((charger_id, kind))

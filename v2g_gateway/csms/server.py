@@ -1,4 +1,4 @@
-"""The websocket server chargers connect to: handshake security, one Session per charger.
+"""The websocket server chargers connect to: one Session per charger (handshake.py checks who).
 
 Everything a charger says becomes a ChargerEvent handed synchronously to `sink` (the store's
 apply()); the server plans nothing. Commands go out through `self.commands`.
@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from http import HTTPStatus
 
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config
-from v2g_gateway.csms.auth import (
-    Credentials,
-    identity_from_path,
-    parse_basic_auth,
-    peer_common_name,
-    server_ssl_context,
-)
+from v2g_gateway.csms.auth import identity_from_path, server_ssl_context
 from v2g_gateway.csms.commands import Commands
+from v2g_gateway.csms.handshake import HandshakeCheck
 from v2g_gateway.csms.ratelimit import TokenBucket
 from v2g_gateway.csms.session import Session
 from v2g_gateway.csms.session21 import Session21
@@ -40,7 +32,7 @@ class CsmsServer:
     def __init__(
         self,
         cfg: Config,
-        sink: Callable[[ChargerEvent], None],
+        sink: Callable[[ChargerEvent], bool | None],
         clock: Clock,
         *,
         ready: Callable[[], bool] = lambda: True,
@@ -51,15 +43,17 @@ class CsmsServer:
         # False while the gateway cannot keep what a charger says (store failing): boots are
         # answered Pending, so the charger retries instead of running uncontrolled.
         self.ready = ready
-        self._credentials = Credentials(cfg)
         self._sessions: dict[str, Session] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self._trackers: dict[str, TransactionTracker] = {}
         self._server: Server | None = None
         self.commands = Commands(cfg, self.sink, clock, self._sessions.get)
+        # Refusals reach the user the way csms notices do (app.py subscribes the store).
+        self.handshake = HandshakeCheck(cfg, clock, self.commands.adaptation.notices.publish)
 
-    def sink(self, event: ChargerEvent) -> None:
-        self._sink(event)
+    def sink(self, event: ChargerEvent) -> bool:
+        """False when the event could not be stored (the store keeps it in memory)."""
+        return self._sink(event) is not False
 
     async def start(self) -> None:
         oc = self.cfg.ocpp
@@ -69,7 +63,6 @@ class CsmsServer:
             oc.port,
             subprotocols=SUBPROTOCOLS,
             select_subprotocol=selector(self.cfg),  # the charger's preference (versions.py)
-            process_request=self._check_handshake,
             ssl=server_ssl_context(self.cfg),
             max_size=oc.max_frame_bytes,
             ping_interval=oc.ping_interval_s,
@@ -81,7 +74,10 @@ class CsmsServer:
             # OCPP frames are small: per-connection deflate state would cost more memory and CPU
             # than it saves on a LAN (and it widens the attack surface: zip bombs).
             compression=None,
+            # Handshake timeout, unfinished-handshake caps, back-off, refusal reports.
+            **self.handshake.serve_options(),
         )
+        self.handshake.start()
         log.info("OCPP server listening", host=oc.host, port=self.port, profile=oc.security_profile)
 
     @property
@@ -116,39 +112,7 @@ class CsmsServer:
                 session.ws.transport.abort()
             await server.wait_closed()
         self._server = None
-
-    # ---------------------------------------------------------------- handshake
-
-    def _refuse(self, conn: ServerConnection, why: str, ident: str | None) -> Response:
-        log.warning("charger refused at handshake", identity=ident, reason=why)
-        response = conn.respond(HTTPStatus.UNAUTHORIZED, "unauthorized\n")
-        response.headers["WWW-Authenticate"] = 'Basic realm="v2g-gateway", charset="UTF-8"'
-        return response
-
-    async def _check_handshake(self, conn: ServerConnection, request: Request) -> Response | None:
-        ident = identity_from_path(request.path)
-        if ident is None or not self._credentials.known(ident):
-            return self._refuse(conn, "unknown identity", ident)
-        profile = self.cfg.ocpp.security_profile
-        if profile == 3:
-            ssl_object = conn.transport.get_extra_info("ssl_object")
-            cn = peer_common_name(ssl_object.getpeercert() if ssl_object else None)
-            if cn != ident:
-                return self._refuse(
-                    conn, f"client certificate CN {cn!r} is not the identity", ident
-                )
-        auth = parse_basic_auth(_header(request.headers, "Authorization"), ident)
-        if auth is None:
-            if profile < 3:
-                return self._refuse(conn, "no basic auth", ident)
-            return None
-        user, password = auth
-        # scrypt takes milliseconds: off the event loop, so a reconnect storm of chargers
-        # does not stall the sessions already running.
-        ok = user == ident and await asyncio.to_thread(self._credentials.verify, ident, password)
-        if not ok:
-            return self._refuse(conn, "wrong user or password", ident)
-        return None
+        self.handshake.close()
 
     # ---------------------------------------------------------------- sessions
 
@@ -185,8 +149,3 @@ class CsmsServer:
                     self.sink(ChargerDisconnected(ident, self.clock.now()))
                 except Exception:
                     log.exception("sink failed on disconnect")
-
-
-def _header(headers: Headers, name: str) -> str | None:
-    values = headers.get_all(name)
-    return values[0] if len(values) == 1 else None

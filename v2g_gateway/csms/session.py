@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -264,8 +264,19 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         nothing: configuration and the gate decide)."""
         return True
 
-    def emit(self, event: ChargerEvent) -> None:
-        self._server.sink(event)
+    def emit(self, event: ChargerEvent) -> bool:
+        """Hand an event to the store; False when it could not be stored (kept in memory)."""
+        return self._server.sink(event)
+
+    def _emit_stored(self, events: Sequence[ChargerEvent], action: str) -> None:
+        """Emit every event; if any is not stored, the charger must not be told it was received:
+        CALLERROR InternalError, and it keeps the message and sends it again (OCPP 2.0.1 E04)."""
+        stored = [self._emit(e) for e in events]
+        if not all(stored):
+            raise FrameError(
+                "InternalError",
+                f"{action} not stored: the gateway cannot write its state; send it again",
+            )
 
     _emit = emit
 
@@ -345,8 +356,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         if live:
             self._live_time(p["timestamp"])
         events = self.tx.translate(p)
-        for event in events:
-            self._emit(event)
+        self._emit_stored(events, "TransactionEvent")
         self.tx.mark(p, events[0].evse_id)
         if live:
             for event in events:
@@ -363,8 +373,7 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
         samples = [sample_from(self.id, evse_id, mv) for mv in p["meterValue"]]
         for mv in p["meterValue"]:
             self._live_time(mv["timestamp"])
-        for sample in samples:
-            self._emit(sample)
+        self._emit_stored(samples, "MeterValues")
         for sample in samples:
             self.adaptation.meter(sample)
         return {}

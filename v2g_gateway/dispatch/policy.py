@@ -28,7 +28,12 @@ class PolicyError(ValueError):
 # Preference keys a user may change at run time, with their validators.
 def _number(v: Any) -> bool:
     """A real, finite JSON number (not a bool, not inf or NaN)."""
-    return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _percent(v: Any) -> float:
@@ -280,7 +285,13 @@ class Policy:
                 )
             stored_key = f"{vid}.{key}"
         now = self._clock.now()
+        lowered = None
+        if key == "reserve_soc_percent" and isinstance(clean, float):
+            before = self.reserve_percent(vid)
+            lowered = (before, vid) if clean < before else None
         self._store.set_preference(stored_key, clean, now)
+        if lowered is not None:
+            self._tell_lowered(lowered[1], lowered[0], clean, now)
         self._store.notify(
             Notification(
                 kind="preference_changed",
@@ -291,6 +302,27 @@ class Policy:
             )
         )
         return clean
+
+    def _tell_lowered(self, vid: str, before: float, after: float, now: datetime) -> None:
+        """A lower floor lets V2G take more of the car: say so loudly, whoever asked."""
+        vcfg = self._cfg.vehicle(vid)
+        minimum = vcfg.min_soc_percent if vcfg else 0.0
+        self._store.notify(
+            Notification(
+                kind="reserve_lowered",
+                message=f"reserve of {vid} lowered from {before:g} % to {after:g} %: "
+                f"discharging may now go down to {after:g} % (the car's own minimum is "
+                f"{minimum:g} %)",
+                at=now,
+                level="warning",
+                vehicle_id=vid,
+                data={
+                    "before_percent": before,
+                    "after_percent": after,
+                    "min_soc_percent": minimum,
+                },
+            )
+        )
 
     # ------------------------------------------------------------ effective values
 

@@ -150,7 +150,10 @@ def situation(
         min_discharge_w=max(ccfg.min_discharge_w if ccfg else 0.0, car.min_discharge_w or 0.0),
         override=override if vcfg is not None else None,
         outage=grid.outage,
-        outage_floor_percent=cfg.outage.floor_soc_percent,
+        # Never below what the car itself allows (config check refuses such a floor, too).
+        outage_floor_percent=max(
+            cfg.outage.floor_soc_percent, vcfg.min_soc_percent if vcfg else 0.0
+        ),
         backup_w=grid.backup_w,
         guest=vcfg is None,
     )

@@ -1,7 +1,9 @@
 """Grid outage detection: combines meters, charger voltage and charger hints into one state.
 
-Any source whose outage reading survives the debounce declares an outage; the outage ends when
-every source that has spoken says normal for the hold-off. Silence is never evidence: a meter
+A source whose outage reading survives the debounce declares an outage, or with `confirm_sources
+= N` N independent ones do (a charger's voltage and its events are one origin: one charger); the
+outage ends when fewer than N still say outage after the hold-off. Only the configured topic
+counts as the grid meter. Silence is never evidence: a meter
 that stops talking leaves the state as it was and is reported as unknown. The switch to backup
 happens inside the message handler (store flag + controller wake), not at the next timer tick,
 because the house is dark until the charger gets its discharge profile.
@@ -75,6 +77,11 @@ class OutageDetector:
         """A grid meter spoke. Bad payloads are logged once per topic and never mean outage."""
         if not self._o.enabled:
             return
+        if topic != self._o.mqtt_topic:  # the bridge filters too; this is the rule itself
+            if topic not in self._bad_topics:
+                self._bad_topics.add(topic)
+                log.warning("grid.foreign_topic", topic=topic, expected=self._o.mqtt_topic)
+            return
         try:
             reading = parse_grid(self._o, payload)
         except GridPayloadError as exc:
@@ -107,7 +114,7 @@ class OutageDetector:
 
     def handle_charger_hint(self, charger_id: str, outage: bool) -> None:
         """A charger said the grid is gone or back (e.g. a NotifyEvent the csms recognised)."""
-        if not self._o.enabled:
+        if not self._o.enabled or not self._o.charger_events:
             return
         now = self._clock.now()
         verdict: Verdict = "outage" if outage else "normal"
@@ -176,7 +183,25 @@ class OutageDetector:
             "home_w": None if self._home_w is None else round(self._home_w),
             "unknown_sources": silent,
             "sources": {n: s.status(now) for n, s in sorted(self._sources.items())},
+            # Who may lower the floor to the outage floor, how many must agree, who says so now.
+            "floor_sources": self.floor_sources(),
+            "confirm_sources": self._o.confirm_sources,
+            "outage_evidence": sorted(
+                n for n, s in self._sources.items() if s.confirmed == "outage"
+            ),
         }
+
+    def floor_sources(self) -> list[str]:
+        """The sources whose outage reading can switch to backup (and the outage floor)."""
+        if not self._o.enabled:
+            return []
+        out = [f"mqtt:{self._o.mqtt_topic}"] if self._o.mqtt_topic else []
+        for c in self._cfg.chargers:
+            if self._o.charger_voltage_below_v:
+                out.append(f"charger:{c.id}")
+            if self._o.charger_events:
+                out.append(f"event:{c.id}")
+        return out
 
     # ------------------------------------------------------------------ timers
 
@@ -251,9 +276,10 @@ class OutageDetector:
         for s in self._sources.values():
             s.settle(now, self._debounce, self._holdoff)
         confirmed = [s for s in self._sources.values() if s.confirmed == "outage"]
-        if confirmed and not self._outage:
+        enough = len({_origin(s.name) for s in confirmed}) >= self._o.confirm_sources
+        if enough and not self._outage:
             self._declare(now, confirmed)
-        elif not confirmed and self._outage:
+        elif not enough and self._outage:
             self._restore(now)
         elif self._outage:
             self._follow(now)
@@ -284,6 +310,7 @@ class OutageDetector:
                 level="warning",
                 data={
                     "sources": [s.name for s in evidence],
+                    "confirm_sources": self._o.confirm_sources,
                     "backup_w": self._backup_w,
                     "floor_soc_percent": self._o.floor_soc_percent,
                 },
@@ -363,6 +390,12 @@ class OutageDetector:
                     data={"source": name, "state": state},
                 )
             )
+
+
+def _origin(name: str) -> str:
+    """Independent evidence comes from different devices: one charger is one origin."""
+    kind, _, key = name.partition(":")
+    return f"charger:{key}" if kind in ("charger", "event") else name
 
 
 def _label(name: str) -> str:

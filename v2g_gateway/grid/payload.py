@@ -8,12 +8,12 @@ so a sagging grid cannot chatter between outage and normal.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from v2g_gateway import json_limits
 from v2g_gateway.config import OutageSection
 from v2g_gateway.errors import GatewayError
 
@@ -69,7 +69,7 @@ def _text(payload: bytes) -> str:
 
 def _json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json_limits.loads(text)
     except ValueError:
         raise GridPayloadError(f"payload is not JSON: {text[:60]!r}") from None
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import structlog
 
+from v2g_gateway import json_limits
 from v2g_gateway.clock import Clock
 from v2g_gateway.grid.payload import GridPayloadError, read_path
 from v2g_gateway.home.config import HomeSection
@@ -61,10 +62,8 @@ def parse_power(payload: bytes, json_path: str | None) -> float:
         raise GridPayloadError("payload is not UTF-8 text") from None
     value: Any = text
     if json_path is not None:
-        import json
-
         try:
-            value = read_path(json.loads(text), json_path)
+            value = read_path(json_limits.loads(text), json_path)
         except ValueError:
             raise GridPayloadError(f"payload is not JSON: {text[:60]!r}") from None
     if isinstance(value, bool):

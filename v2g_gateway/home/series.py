@@ -5,13 +5,13 @@ lasting until the next start). Strict: aware times, watts that are numbers."""
 from __future__ import annotations
 
 import csv
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from v2g_gateway import json_limits
 from v2g_gateway.errors import HomeError
 from v2g_gateway.home.pv import PowerSlot
 
@@ -54,7 +54,7 @@ def slots_of(items: list[tuple[datetime, datetime | None, float]], where: str) -
 
 def parse_series(payload: bytes | str, where: str = "PV forecast") -> list[PowerSlot]:
     try:
-        doc = json.loads(payload)
+        doc = json_limits.loads(payload)
     except (ValueError, UnicodeDecodeError):
         raise HomeError(f"{where}: not JSON") from None
     if isinstance(doc, dict):

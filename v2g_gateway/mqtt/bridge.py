@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import ssl
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from v2g_gateway.config import Config
 from v2g_gateway.dispatch.policy import Policy, PolicyError
 from v2g_gateway.errors import StoreError
 from v2g_gateway.model import ChargerState, Notification, Snapshot, VehicleState
+from v2g_gateway.mqtt import inbound
 from v2g_gateway.mqtt.announce import announce
 from v2g_gateway.mqtt.commands import ChargingControl, CommandError, Commands
 from v2g_gateway.mqtt.connection import Backoff, client_options
@@ -97,6 +97,7 @@ class MqttBridge:
         self._tasks: set[asyncio.Task[None]] = set()
         # Odometer/range from a vehicle's own topic: shown, never used for decisions.
         self._vehicle_extra: dict[str, dict[str, float]] = {}
+        self._too_large: set[str] = set()  # topics already logged for an oversized payload
         self._started = monotonic()
         self._last_command: dict[str, Any] | None = None
         self.published = 0  # state messages sent (the benchmark reads it)
@@ -370,6 +371,16 @@ class MqttBridge:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 continue
+            if len(payload) > self._cfg.mqtt.max_payload_bytes:
+                if topic not in self._too_large:  # once per topic, not once per message
+                    self._too_large.add(topic)
+                    log.warning(
+                        "mqtt.payload_too_large",
+                        topic=topic,
+                        bytes=len(payload),
+                        limit=self._cfg.mqtt.max_payload_bytes,
+                    )
+                continue
             for topic_filter, vehicle_id in self._soc_topics:
                 if msg.topic.matches(topic_filter):
                     expiry = getattr(msg.properties, "MessageExpiryInterval", None)
@@ -389,17 +400,11 @@ class MqttBridge:
 
     async def _command(self, topic: str, payload: bytes, props: Properties | None) -> None:
         command = topic[len(self.topics.set_prefix) :]
-        request_id: Any = None
-        with contextlib.suppress(ValueError, UnicodeDecodeError):
-            body = json.loads(payload)
-            if isinstance(body, dict):
-                rid = body.get("request_id")
-                # Echoed back as given, if it can be: a string or an integer, nothing exotic.
-                if (isinstance(rid, str) and len(rid) <= 200) or (
-                    isinstance(rid, int) and not isinstance(rid, bool) and abs(rid) < 2**53
-                ):
-                    request_id = rid
+        request_id = inbound.request_id_of(payload, self._cfg.mqtt.max_payload_bytes)
         try:
+            refused = inbound.refusal(self._cfg, payload, props)
+            if refused is not None:
+                raise CommandError(refused)
             result = await self._commands.handle(command, payload)
             kind, level, message, data = "command_accepted", "info", f"set/{command} done", result
         except (CommandError, PolicyError, StoreError) as exc:
@@ -408,6 +413,9 @@ class MqttBridge:
             log.exception("mqtt.command_failed", topic=command)
             kind, level = "command_rejected", "error"
             message, data = f"set/{command}: internal error ({type(exc).__name__})", {}
+        answer_on, not_used = inbound.response_topic(self.topics, props)
+        if not_used is not None:
+            message = f"{message} ({not_used})"
         log.info("mqtt.command", topic=command, outcome=kind, message=message)
         now = self._clock.now()
         vehicle = data.get("vehicle") if isinstance(data.get("vehicle"), str) else None
@@ -435,9 +443,8 @@ class MqttBridge:
             reply = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             reply.CorrelationData = correlation
         self._outbox.append((self.topics.events, out, reply))
-        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
-        if response_topic:
-            self._outbox.append((str(response_topic), out, reply))
+        if answer_on is not None:
+            self._outbox.append((answer_on, out, reply))
         self._wake.set()
 
     def _on_soc(

@@ -8,12 +8,12 @@ and button entities can command the gateway without templates.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from v2g_gateway import json_limits
 from v2g_gateway.bus import Changed
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config
@@ -31,6 +31,11 @@ MODES = ("auto", "charge_now", "discharge_now", "hold", "pause", "release")
 PLAN_MODES = {"smart": "smart", "pv_only": "pv_only", "pv": "pv_only", "min_pv": "min_pv",
               "min_+_pv": "min_pv", "min+pv": "min_pv", "minpv": "min_pv"}  # fmt: skip
 MAX_DR_LENGTH = timedelta(hours=48)
+MAX_DR_AHEAD = timedelta(days=14)  # an event starting later than this is refused
+MAX_DR_EVENTS = 32  # active (not yet ended) events kept at once
+MAX_DR_POWER_W = 1_000_000.0  # above any home connection, below any overflow
+MAX_EVENT_ID = 100
+MIN_YEAR, MAX_YEAR = 2000, 2200
 
 
 class CommandError(GatewayError):
@@ -39,8 +44,10 @@ class CommandError(GatewayError):
 
 def parse_json_object(payload: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json_limits.loads(payload)
+    except json_limits.JsonTooDeep as exc:
+        raise CommandError(f"payload {exc}") from None
+    except ValueError as exc:  # not UTF-8 or not JSON
         raise CommandError(f"payload is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
         raise CommandError(f"payload must be a JSON object, got {type(body).__name__}")
@@ -70,9 +77,13 @@ def _num(body: dict[str, Any], key: str) -> float | None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise CommandError(f"{key!r} must be a number, got {v!r}")
-    if not math.isfinite(v):
-        raise CommandError(f"{key!r} must be a finite number, got {v!r}")
-    return float(v)
+    try:
+        x = float(v)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise CommandError(f"{key!r} must be a finite number, got {str(v)[:40]}")
+    return x
 
 
 def _time(body: dict[str, Any], key: str, *, required: bool = False) -> datetime | None:
@@ -85,6 +96,12 @@ def _time(body: dict[str, Any], key: str, *, required: bool = False) -> datetime
         raise CommandError(f"{key!r} must be an ISO 8601 time, got {v!r}") from None
     if t.tzinfo is None:
         raise CommandError(f"{key!r} needs a time zone offset, got {v!r}")
+    try:
+        utc = t.astimezone(UTC)  # year 1 or 9999 with an offset leaves the calendar
+    except OverflowError:
+        utc = None
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise CommandError(f"{key!r} is out of range ({MIN_YEAR}..{MAX_YEAR}), got {v!r:.60}")
     return t
 
 
@@ -102,8 +119,10 @@ def plain_value(payload: bytes) -> Any:
     if low in ("", "none", "null"):
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return json_limits.loads(text)
+    except json_limits.JsonTooDeep as exc:
+        raise CommandError(f"payload {exc}") from None
+    except ValueError:
         return text
 
 
@@ -255,6 +274,9 @@ class Commands:
         _only(body, {"event_id", "start", "end", "power_w", "price_bonus_per_kwh", "cancel"})
         drc = self._cfg.preferences.demand_response
         event_id = _str(body, "event_id", required=True)
+        assert event_id is not None
+        if len(event_id) > MAX_EVENT_ID:
+            raise CommandError(f"'event_id' may have at most {MAX_EVENT_ID} characters")
         cancel = body.get("cancel", False)
         if not isinstance(cancel, bool):
             raise CommandError(f"'cancel' must be true or false, got {cancel!r}")
@@ -288,12 +310,24 @@ class Commands:
             raise CommandError(f"'end' {end.isoformat()} is in the past")
         if end - start > MAX_DR_LENGTH:
             raise CommandError("a demand-response event may last at most 48 hours")
+        if start - now > MAX_DR_AHEAD:
+            raise CommandError(
+                f"'start' {start.isoformat()} is more than {MAX_DR_AHEAD.days} days ahead"
+            )
+        if len(events) >= MAX_DR_EVENTS:
+            raise CommandError(
+                f"already {len(events)} active demand-response events (at most "
+                f"{MAX_DR_EVENTS}): cancel one first"
+            )
         power = _num(body, "power_w")
         bonus = _num(body, "price_bonus_per_kwh")
         if power is None and bonus is None:
             raise CommandError("give 'power_w' or 'price_bonus_per_kwh' (or both)")
-        if power is not None and power <= 0:
-            raise CommandError(f"'power_w' must be positive (discharge power), got {power:g}")
+        if power is not None and not 0 < power <= MAX_DR_POWER_W:
+            raise CommandError(
+                f"'power_w' must be positive (discharge power, at most {MAX_DR_POWER_W:g} W), "
+                f"got {power:g}"
+            )
         if power is not None and drc.max_power_w is not None and power > drc.max_power_w:
             raise CommandError(
                 f"'power_w' {power:g} exceeds the allowed {drc.max_power_w:g} W "
@@ -309,18 +343,18 @@ class Commands:
             "price_bonus_per_kwh": bonus,
             "received_at": now.isoformat(),
         }
-        self._save_events([*events, event])
         what = f"{power:g} W" if power is not None else f"a bonus of {bonus:g} per kWh"
-        self._store.notify(
-            Notification(
-                kind="demand_response_accepted",
-                message=f"demand-response event {event_id} accepted: {what} from "
-                f"{start.astimezone(self._cfg.gateway.tz):%a %H:%M} to "
-                f"{end.astimezone(self._cfg.gateway.tz):%H:%M}",
-                at=now,
-                data=event,
-            )
+        # Everything that can fail is done before the event is stored: refused means not kept.
+        note = Notification(
+            kind="demand_response_accepted",
+            message=f"demand-response event {event_id} accepted: {what} from "
+            f"{start.astimezone(self._cfg.gateway.tz):%a %H:%M} to "
+            f"{end.astimezone(self._cfg.gateway.tz):%H:%M}",
+            at=now,
+            data=event,
         )
+        self._save_events([*events, event])
+        self._store.notify(note)
         return event
 
     def _stored_events(self) -> list[dict[str, Any]]:

@@ -8,9 +8,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from v2g_gateway.config import Config, read_secret
 from v2g_gateway.mqtt.topics import Topics
+
+# With MQTT 5 the broker is told the largest packet the gateway takes; bigger ones it drops
+# before they cost the gateway memory. Between max_payload_bytes and this, a command still
+# arrives and gets its "too large" answer.
+PACKET_SIZE_FACTOR = 16
+MQTT_MAX_PACKET = 268_435_455  # the protocol's own limit
+
+
+def connect_properties(cfg: Config) -> Properties | None:
+    if cfg.mqtt.protocol != "5":
+        return None
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.MaximumPacketSize = min(MQTT_MAX_PACKET, cfg.mqtt.max_payload_bytes * PACKET_SIZE_FACTOR)
+    return props
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,7 @@ def client_options(cfg: Config, topics: Topics) -> dict[str, Any]:
         "keepalive": 30,
         "timeout": 10.0,
         "clean_session": True if m.protocol != "5" else None,
+        "properties": connect_properties(cfg),
     }
 
 

@@ -7,11 +7,12 @@ message be used: without one a retained value is of unknown age and never used t
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from v2g_gateway import json_limits
 
 # Optional fields a car integration (e.g. a vendor cloud bridge) may add next to the SoC.
 EXTRA_FIELDS = ("odometer_km", "range_km")
@@ -55,8 +56,8 @@ def _number(key: str, value: Any) -> float:
 def parse_report(payload: bytes) -> VehicleReport:
     """A bare SoC number, or JSON with soc_percent and/or odometer_km, range_km."""
     try:
-        value = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = json_limits.loads(payload)
+    except ValueError:  # not UTF-8, not JSON, or nested too deep
         raise ValueError(
             f'expected a number or {{"soc_percent": x}}, got {payload[:40]!r}'
         ) from None

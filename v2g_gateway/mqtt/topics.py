@@ -52,6 +52,11 @@ class Topics:
     def set_filter(self) -> str:
         return f"{self.base}/set/#"
 
+    @property
+    def reply_prefix(self) -> str:
+        """The only place an MQTT 5 Response Topic may point (not state, not `set/`)."""
+        return f"{self.base}/reply/"
+
     def charger(self, charger_id: str) -> str:
         return f"{self.base}/charger/{charger_id}"
 

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 from xml.etree.ElementTree import ParseError as XmlParseError
 from zoneinfo import ZoneInfo
 
+from v2g_gateway import json_limits
 from v2g_gateway.errors import PriceError, PriceParseError
 from v2g_gateway.model import PriceSlot
 
@@ -65,7 +66,9 @@ def as_text(raw: bytes | str, name: str) -> str:
 def load_json(raw: bytes | str, name: str) -> Any:
     text = as_text(raw, name)
     try:
-        return json.loads(text)
+        return json_limits.loads(text)
+    except json_limits.JsonTooDeep as exc:
+        raise PriceParseError(f"{name}: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise PriceParseError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
 

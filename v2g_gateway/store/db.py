@@ -35,11 +35,13 @@ from v2g_gateway.model import (
     VehicleState,
 )
 from v2g_gateway.soc import PlugSession
+from v2g_gateway.store.backup import backup, check_file, list_backups, made_at
 from v2g_gateway.store.events import ChargerEventsMixin
 from v2g_gateway.store.history import HistoryMixin
 from v2g_gateway.store.rows import SESSION_COLUMNS, reading_from_json, session_from_row
-from v2g_gateway.store.schema import migrate
+from v2g_gateway.store.schema import MIGRATIONS, migrate, schema_version
 from v2g_gateway.store.settings import SettingsMixin
+from v2g_gateway.store.spill import Spill, SpillState
 
 # The gateway is the only writer; a lock held by someone else (a careless sqlite3 shell) should
 # cost a write, not stall the event loop for long.
@@ -77,6 +79,7 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
         self._vehicle_sessions: dict[str, str] = {}
         self._dispatch: dict[tuple[str, int], dict[str, Any]] = {}
         self._lost_transactions: dict[tuple[str, str], None] = {}
+        self._spill = Spill()
         self._grid_outage = False
         self._load()
 
@@ -84,7 +87,12 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
 
     @classmethod
     def open(cls, path: str | Path, cfg: Config, clock: Clock | None = None) -> Store:
+        """The state file, checked first: an empty or damaged one is refused (StoreError, one
+        line naming it and how to recover), never opened as new over the user's data."""
         p = Path(path)
+        clock = clock or SystemClock()
+        if p.exists():
+            check_file(p)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -93,12 +101,40 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            version = schema_version(conn)
+            if 0 < version < len(MIGRATIONS):
+                backup(conn, p, clock.now(), f"schema{version}")  # the way back from a migration
             migrate(conn)
         except (sqlite3.Error, OSError, RuntimeError) as exc:
             raise StoreError(f"{p}: cannot open the state database: {exc}") from exc
-        return cls(conn, cfg, p, clock)
+        try:
+            store = cls(conn, cfg, p, clock)
+        except sqlite3.DatabaseError as exc:  # damage quick_check did not see (index contents)
+            conn.close()
+            raise StoreError(
+                f"{p}: the state file is damaged ({exc}); see `v2g-gateway state check`"
+            ) from None
+        store.daily_backup()
+        return store
+
+    def daily_backup(self) -> Path | None:
+        """A backup unless one was made in the last day (at start and from housekeeping)."""
+        now = self._clock.now()
+        for b in list_backups(self.path):
+            made = made_at(b)
+            if b.stem.endswith("-daily") and made is not None:
+                if abs((now - made).total_seconds()) < 86400 - 60:
+                    return None
+                break
+        try:
+            return backup(self._db, self.path, now, "daily")
+        except StoreError as exc:
+            log.error("store.backup_failed", error=str(exc))
+            return None
 
     def close(self) -> None:
+        if self._spill.events and not self.flush():
+            log.error("store.closed_with_unwritten", events=len(self._spill.events))
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
@@ -212,20 +248,87 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
 
     # ---------------------------------------------------------------- charger events
 
-    def apply(self, event: ChargerEvent) -> None:
-        """Record what a charger said. Never raises: a storage failure is logged and flagged,
-        a value the store cannot hold (SoC outside 0..100, an id beyond SQLite's integers) is
-        logged and dropped, and what was stored before stays as it was."""
+    def apply(self, event: ChargerEvent) -> bool:
+        """Record what a charger said; True once it is stored. Never raises.
+
+        False: SQLite cannot write (full, I/O error, locked). The event is kept in memory (the
+        spill, store/spill.py) and written, in order, before anything newer once a write
+        succeeds; the charger must not be told it was received. A value the store cannot hold
+        (SoC outside 0..100, an id beyond SQLite's integers) is logged and dropped (True: a
+        resend would not help), and what was stored before stays as it was."""
+        if self._spill.events and not self.flush():
+            self._spill.keep(event)
+            return False
+        if self._spill.already_written(event):
+            return True
+        if self._apply_logged(event):
+            return True
+        self._spill.keep(event)
+        return False
+
+    def flush(self) -> bool:
+        """Write what the spill holds; True when it is empty (the store writes again)."""
+        while self._spill.events:
+            event = self._spill.events[0]
+            if not self._apply_logged(event):
+                return False
+            self._spill.written(event)
+        if self._spill.since is not None:
+            self._recovered()
+        return True
+
+    def _apply_logged(self, event: ChargerEvent) -> bool:
         try:
             changed = self._apply(event)
         except StoreError as exc:
             log.error("store.write_failed", error=str(exc), event_type=type(event).__name__)
-            return
+            self._degraded(str(exc))
+            return False
         except (ValueError, OverflowError) as exc:
             log.warning("store.value_rejected", error=str(exc), event_type=type(event).__name__)
-            return
+            return True
         for c in changed:
             self.changes.publish(c)
+        return True
+
+    def write_state(self) -> SpillState:
+        """Whether the store writes, and what waits in memory (the status shows it)."""
+        return self._spill.state()
+
+    def _degraded(self, error: str) -> None:
+        self._spill.failed(self._clock.now(), error)
+        if self._spill.announced:
+            return
+        self._spill.announced = True
+        self.notify(
+            Notification(
+                kind="store_degraded",
+                message=f"the state file {self.path} cannot be written ({error}): what the "
+                "chargers send is kept in memory (at most "
+                f"{self._spill.limit} messages) and transactions are not acknowledged, so the "
+                "chargers keep them; free disk space (or end the other process holding the "
+                "file)",
+                at=self._clock.now(),
+                level="error",
+                data={"path": str(self.path), "error": error},
+            )
+        )
+
+    def _recovered(self) -> None:
+        st = self._spill.state()
+        since = st.since or self._clock.now()
+        self._spill.since, self._spill.error, self._spill.announced = None, None, False
+        log.info("store.recovered", degraded_s=(self._clock.now() - since).total_seconds())
+        self.notify(
+            Notification(
+                kind="store_degraded",
+                message=f"the state file {self.path} is written again; everything kept in "
+                f"memory is stored ({st.dropped} messages did not fit since the start)",
+                at=self._clock.now(),
+                level="info",
+                data={"path": str(self.path), "recovered": True, "dropped": st.dropped},
+            )
+        )
 
     # ---------------------------------------------------------------- snapshot
 

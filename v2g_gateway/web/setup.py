@@ -46,7 +46,7 @@ def refused_handshakes(src: Sources, limit: int = 10) -> list[dict[str, Any]]:
                 "when": words.local(datetime.fromisoformat(n["at"]), tz, now),
                 "identity": data.get("identity") or data.get("charger_id"),
                 "reason": data.get("reason") or n["message"],
-                "remote": data.get("remote"),
+                "remote": data.get("address") or data.get("remote"),
                 "message": n["message"],
             }
         )

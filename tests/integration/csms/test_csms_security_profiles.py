@@ -78,14 +78,37 @@ async def test_profile2_refuses_plain_websocket(make_server: Any, ca: TestCA) ->
 
 
 async def test_profile3_client_certificate(make_server: Any, ca: TestCA) -> None:
+    """garage has a password in the config: the certificate and the password are both needed."""
     server = await tls_server(make_server, ca, 3)
+    cert = ca.issue("garage", server=False)
+    url = f"wss://localhost:{server.port}/ocpp/garage"
+    with pytest.raises(InvalidStatus) as info:  # the certificate alone is not enough
+        await RawCharger.open(url, ssl_ctx=client_ctx(ca, cert))
+    assert info.value.response.status_code == 401
+    c = await RawCharger.open(url, headers=basic("garage", PASSWORD), ssl_ctx=client_ctx(ca, cert))
+    assert server.connected() == {"garage"}
+    answer = await c.call("SignCertificate", {"csr": "-----BEGIN CERTIFICATE REQUEST-----"})
+    assert answer[2]["status"] == "Rejected"
+    await c.close()
+
+
+async def test_profile3_certificate_alone_without_a_configured_password(
+    make_server: Any, ca: TestCA
+) -> None:
+    srv = ca.issue("localhost", server=True)
+    cfg = make_config(
+        security_profile=3,
+        tls_cert_file=str(srv.cert),
+        tls_key_file=str(srv.key),
+        tls_ca_file=str(ca.pair.cert),
+        charger={"password": None},
+    )
+    server: CsmsServer = await make_server(cfg)
     cert = ca.issue("garage", server=False)
     c = await RawCharger.open(
         f"wss://localhost:{server.port}/ocpp/garage", ssl_ctx=client_ctx(ca, cert)
     )
     assert server.connected() == {"garage"}
-    answer = await c.call("SignCertificate", {"csr": "-----BEGIN CERTIFICATE REQUEST-----"})
-    assert answer[2]["status"] == "Rejected"
     await c.close()
 
 

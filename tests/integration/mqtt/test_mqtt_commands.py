@@ -431,7 +431,7 @@ async def test_demand_response_limits_from_config(broker: Broker, tmp_path: Path
 
 
 async def test_mqtt5_response_topic_and_correlation_data(rig: Rig) -> None:
-    reply_topic = "clients/dash-1/replies"
+    reply_topic = f"{BASE}/reply/dash-1"
     async with watching(rig.broker, reply_topic, EVENTS, protocol=aiomqtt.ProtocolVersion.V5) as w:
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = reply_topic

@@ -231,3 +231,56 @@ def test_as_root_a_file_the_service_cannot_read_is_a_warning(tmp_path: Path) -> 
     assert "only root can read" not in r.stdout
     assert "readable only by root" not in r.stdout
     shutil.rmtree(open_dir)
+
+
+def test_secret_files_others_can_read_are_warned_by_check_and_at_start(tmp_path: Path) -> None:
+    """issue 19: a world-readable password file passed without a word."""
+    path = write(tmp_path, BASE)
+    secret = tmp_path / "garage.secret"
+    secret.chmod(0o644)
+    r = cli("config", "check", "--config", str(path))
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if "holds a secret" in x)
+    assert "chargers[0].password_file: warning:" in line
+    assert "readable by its group and others (mode 0644)" in line
+    assert "chmod 600" in line
+    found = run_checks(CheckContext(load_config(path), path, purpose="start"))
+    assert [f.key for f in found if f.level == "warning"] == ["chargers[0].password_file"]
+    secret.chmod(0o600)
+    r = cli("config", "check", "--config", str(path))
+    assert "readable by" not in r.stdout
+    # Inline secrets: the config file itself is the secret file.
+    inline = BASE.replace('password_file = "garage.secret"', 'password = "a-long-random-secret-1"')
+    path = write(tmp_path, inline, secret=False)
+    path.chmod(0o640)
+    r = cli("config", "check", "--config", str(path))
+    assert "holds secrets inline (chargers[0].password) and is readable by its group" in r.stdout
+
+
+def test_secrets_in_the_systemd_credentials_directory_are_not_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "v2g-gateway_garage").write_text("a-long-random-secret-1\n")
+    (creds / "v2g-gateway_garage").chmod(0o644)
+    text = BASE.replace('password_file = "garage.secret"', 'credential = "garage"')
+    path = write(tmp_path, text, secret=False)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    cfg = load_config(path)
+    assert cfg.chargers[0].password_file == creds / "v2g-gateway_garage"
+    found = run_checks(CheckContext(cfg, path))
+    assert not [f for f in found if "readable by" in f.message]
+
+
+def test_an_outage_floor_below_the_cars_minimum_is_refused(tmp_path: Path) -> None:
+    text = BASE.replace("battery_kwh = 60", "battery_kwh = 60\nmin_soc_percent = 15") + (
+        "[outage]\nfloor_soc_percent = 0\n"
+    )
+    path = write(tmp_path, text)
+    r = cli("config", "check", "--config", str(path))
+    assert r.returncode == 2
+    assert "outage.floor_soc_percent: 0 % is below the minimum of vehicle 'car'" in r.stderr
+    assert "vehicles[0].min_soc_percent = 15 %" in r.stderr
+    r = cli("run", "--config", str(path))
+    assert r.returncode == 2 and "outage.floor_soc_percent: 0 % is below" in r.stderr

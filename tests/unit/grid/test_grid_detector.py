@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from v2g_gateway.bus import Changed
 from v2g_gateway.clock import ManualClock
 from v2g_gateway.config import Config, parse_config
+from v2g_gateway.errors import ConfigError
 from v2g_gateway.grid import OutageDetector
 from v2g_gateway.model import (
     GRID_HINT,
@@ -360,3 +361,54 @@ async def test_a_charger_notify_event_hint_is_outage_evidence(rig: Rig) -> None:
     rig.det._charger_hint("garage")
     await rig.at(40)
     assert not rig.outage
+
+
+async def test_confirm_sources_two_needs_two_independent_origins(tmp_path: Path) -> None:
+    """issue 19: one spoofed meter message, or one charger's event plus its own 0 V reading,
+    no longer lowers the floor when two independent sources are asked for."""
+    r = Rig(tmp_path, confirm_sources=2)
+    r.store.apply(ChargerBooted("garage", T0, vendor="Acme", model="BiDi"))
+    r.grid("offline")
+    await r.at(5)
+    assert not r.outage and r.det.status()["outage_evidence"] == [f"mqtt:{TOPIC}"]
+    r.grid("online")
+    await r.at(40)
+    r.det.handle_charger_hint("garage", outage=True)
+    r.meter(0.0)  # the same charger twice: one origin
+    await r.at(45)
+    assert not r.outage
+    assert r.det.status()["outage_evidence"] == ["charger:garage", "event:garage"]
+    r.grid("offline")  # a second origin agrees
+    await r.at(47)
+    assert r.outage
+    n = r.last("grid_outage")
+    assert n["data"]["confirm_sources"] == 2 and f"mqtt:{TOPIC}" in n["data"]["sources"]
+    r.grid("online")  # down to one origin: the outage ends after the hold-off
+    await r.at(77)
+    assert not r.outage
+    r.store.close()
+
+
+async def test_status_lists_the_sources_that_may_lower_the_floor(tmp_path: Path) -> None:
+    r = Rig(tmp_path, charger_events=False)
+    st = r.det.status()
+    assert st["floor_sources"] == [f"mqtt:{TOPIC}", "charger:garage"]
+    assert st["confirm_sources"] == 1 and st["outage_evidence"] == []
+    r.det.handle_charger_hint("garage", outage=True)  # switched off: no evidence
+    await r.at(10)
+    assert not r.outage and "event:garage" not in r.det.status()["sources"]
+    r.store.close()
+
+
+async def test_only_the_configured_topic_is_the_grid_meter(rig: Rig) -> None:
+    with capture_logs() as logs:
+        rig.det.handle_grid_message("home/grid/spoof", b"offline")
+        rig.det.handle_grid_message("home/grid/spoof", b"offline")
+    await rig.at(10)
+    assert not rig.outage and rig.det.status()["sources"] == {}
+    assert [e["event"] for e in logs] == ["grid.foreign_topic"]
+
+
+def test_outage_topic_must_be_one_topic() -> None:
+    with pytest.raises(ConfigError, match="must be one topic, not a filter"):
+        config(mqtt_topic="home/#")
