@@ -21,6 +21,7 @@ import structlog
 from ocpp.v201 import call, call_result
 
 from simulators.battery import EvBattery
+from simulators.charger21 import VERSIONS
 from simulators.charger_link import MAX_OFFLINE_QUEUE, Link
 from simulators.charger_messages import EvseState, Messages
 from simulators.charger_physics import Physics
@@ -66,6 +67,7 @@ class SimulatedCharger:
         serial: str | None = None,
         validate_frames: bool = True,
         quirks: Quirks | None = None,
+        ocpp_version: str = "2.0.1",
     ) -> None:
         if not url.startswith(("ws://", "wss://")):
             raise SimulatorError(f"charger url must start with ws:// or wss://, got {url!r}")
@@ -73,6 +75,8 @@ class SimulatedCharger:
             raise SimulatorError(
                 f"discharge must be accept, reject or not_implemented: {discharge!r}"
             )
+        if ocpp_version not in VERSIONS:
+            raise SimulatorError(f"ocpp_version must be one of {VERSIONS}: {ocpp_version!r}")
         if evse_count < 1 or step_s <= 0 or meter_interval_s <= 0:
             raise SimulatorError("evse_count, step_s and meter_interval_s must be positive")
         self.url = f"{url.rstrip('/')}/{charger_id}"
@@ -80,6 +84,8 @@ class SimulatedCharger:
         self.password = password
         self.clock = clock
         self.dc = dc
+        self.ocpp_version = ocpp_version  # 2.1: a bidirectional BPT charger (charger21.py)
+        self.allowed_energy_transfer: dict[str, list[str]] = {}  # per transaction (2.1)
         self.report_soc = report_soc
         self.discharge: DischargeMode = discharge
         self.vendor = vendor
@@ -204,7 +210,7 @@ class SimulatedCharger:
         done = [self.send(self.messages.status(evse))]
         started = self.start_transaction(evse, id_token, "CablePluggedIn")
         done.append(started)
-        if self.dc:
+        if self.dc or self.ocpp_version == "2.1":
             done.append(self.send(self.messages.charging_needs(evse, departure, energy_request_wh)))
         await asyncio.gather(*done)
         tx = evse.tx_id

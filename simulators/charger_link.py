@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
+from simulators.charger21 import session_for, subprotocol
 from simulators.charger_session import Session
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Link:
             try:
                 async with connect(
                     sim.url,
-                    subprotocols=[Subprotocol("ocpp2.0.1")],
+                    subprotocols=[Subprotocol(subprotocol(sim.ocpp_version))],
                     additional_headers=self._auth_headers(),
                     ssl=sim.ssl,
                     proxy=None,
@@ -77,6 +78,7 @@ class Link:
                 self._log.info("sim_link_down", error=f"{type(exc).__name__}: {exc}")
             finally:
                 self.session = None
+                sim.book.went_offline()
                 self.idle.clear()
                 self.connected.clear()
                 self.booted.clear()
@@ -119,7 +121,7 @@ class Link:
 
     async def _session_run(self, ws: ClientConnection) -> bool:
         """One connection's life; True when it got as far as an accepted boot."""
-        cp = Session(self._sim, ws)
+        cp = session_for(self._sim, ws)
         self.session = cp
         self.disconnected.clear()
         self.connected.set()
@@ -140,6 +142,7 @@ class Link:
 
     async def _online(self, cp: Session) -> None:
         interval = await self._boot(cp)
+        self._sim.book.back_online()
         self.boot_reason = "Unknown"
         self.booted.set()
         for evse in self._sim.evse_states().values():

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.v201 import call
 
 from simulators.battery import EvBattery
+from simulators.charger21 import v2x_needs
 
 if TYPE_CHECKING:
     from simulators.charger import SimulatedCharger
@@ -130,6 +131,8 @@ class Messages:
         }
         if departure is not None:
             needs["departure_time"] = self._sim.quirks.stamp(departure)
+        if self._sim.ocpp_version == "2.1":
+            needs = v2x_needs(self._sim, evse, needs)
         return call.NotifyEVChargingNeeds(charging_needs=needs, evse_id=evse.evse_id)
 
     def meter_value(self, evse: EvseState, context: str) -> list[dict[str, Any]]:

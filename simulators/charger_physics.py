@@ -48,7 +48,7 @@ class Physics:
         sim, q = self._sim, self._sim.quirks
         if evse.tx_id is None or evse.ev is None or not evse.operative:
             return 0.0
-        limit = limit_at(sim.book.installed, at, self.context(evse.evse_id))
+        limit = limit_at(sim.book.in_force(at), at, self.context(evse.evse_id))
         evse.limit_w = limit
         if q.ignore_profiles == "all" or (q.ignore_profiles == "discharge" and limit < 0):
             limit = sim.max_charge_w  # accepted, and ignored: the car charges flat out

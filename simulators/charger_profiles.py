@@ -8,6 +8,7 @@ it will not clear).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -36,6 +37,8 @@ class ProfileBook:
         self.installed: list[InstalledProfile] = []
         self.requests: list[dict[str, Any]] = []  # every SetChargingProfile request received
         self.foreign: dict[int, str] = {}  # profile id -> chargingLimitSource
+        # OCPP 2.1 maxOfflineDuration: since when the CSMS is gone (None: online).
+        self.offline_since: datetime | None = None
         for evse_id, source, raw in sim.quirks.foreign_profiles:
             p = install(evse_id, raw)
             self.installed.append(p)
@@ -181,8 +184,35 @@ class ProfileBook:
     def prune(self) -> None:
         now = self._sim.clock.now()
         self.installed = [
-            p for p in self.installed if not expired(p, now, self._sim.physics.context(p.evse_id))
+            p
+            for p in self.installed
+            if not expired(p, now, self._sim.physics.context(p.evse_id))
+            and not (p.invalid_after_offline and self._offline_too_long(p, now))
         ]
+
+    def _offline_too_long(self, p: InstalledProfile, at: datetime) -> bool:
+        if self.offline_since is None or p.max_offline_s is None:
+            return False
+        return (at - self.offline_since).total_seconds() > p.max_offline_s
+
+    def in_force(self, at: datetime) -> list[InstalledProfile]:
+        """The profiles that count at `at`: OCPP 2.1 drops one whose maxOfflineDuration has
+        passed since the CSMS went away (for good with invalidAfterOfflineDuration)."""
+        if self.offline_since is None:
+            return self.installed
+        return [p for p in self.installed if not self._offline_too_long(p, at)]
+
+    def went_offline(self) -> None:
+        if self.offline_since is None:
+            self._sim.catch_up()  # what was in force while online applies until now
+            self.offline_since = self._sim.clock.now()
+            self._sim.log.info("sim_offline", since=self.offline_since.isoformat())
+
+    def back_online(self) -> None:
+        if self.offline_since is not None:
+            self._sim.catch_up()
+            self.prune()  # profiles void for good stay void
+            self.offline_since = None
 
     def external(self, raw: dict[str, Any]) -> None:
         """A local EMS limits the station (ChargingStationExternalConstraints on EVSE 0)."""

@@ -59,6 +59,9 @@ class InstalledProfile:
     duration_s: int | None
     unit: str
     periods: tuple[Period, ...]
+    # OCPP 2.1: valid this long once the charger is offline; then void (for good if invalid_after)
+    max_offline_s: int | None = None
+    invalid_after_offline: bool = False
 
     @property
     def has_negative_limit(self) -> bool:
@@ -140,7 +143,18 @@ def install(evse_id: int, profile: Mapping[str, Any]) -> InstalledProfile:
         duration_s=duration,
         unit=unit,
         periods=periods,
+        max_offline_s=_offline(profile),
+        invalid_after_offline=profile.get("invalidAfterOfflineDuration") is True,
     )
+
+
+def _offline(profile: Mapping[str, Any]) -> int | None:
+    value = profile.get("maxOfflineDuration")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidProfile("maxOfflineDuration", f"must be an int >= 0, got {value!r}")
+    return value
 
 
 def profile_limit_w(p: InstalledProfile, at: datetime, ctx: EvseContext) -> float | None:
@@ -332,10 +346,43 @@ def _period(i: int, raw: Any) -> Period:
     if not isinstance(raw, Mapping):
         raise InvalidProfile(where.rstrip("."), "expected an object")
     start = _req(raw, "startPeriod", int, where)
-    limit = raw.get("limit")
+    limit = _power21(raw, where) if "operationMode" in raw else raw.get("limit")
     if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit):
         raise InvalidProfile(where + "limit", f"must be a number, got {limit!r}")
     phases = raw.get("numberPhases")
     if phases is not None and (isinstance(phases, bool) or phases not in (1, 2, 3)):
         raise InvalidProfile(where + "numberPhases", f"must be 1, 2 or 3, got {phases!r}")
     return Period(start_s=start, limit=float(limit), phases=phases)
+
+
+def _number21(raw: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidProfile(where + key, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _power21(raw: Mapping[str, Any], where: str) -> float:
+    """An OCPP 2.1 period's power, signed as a 2.0.1 limit: Idle holds at 0, ChargingOnly
+    charges up to `limit` (never discharges), CentralSetpoint follows `setpoint` within
+    `dischargeLimit` (<= 0) and `limit`; other modes keep to their bounds, at 0 without one."""
+    mode = raw["operationMode"]
+    limit = _number21(raw, "limit", where)
+    setpoint = _number21(raw, "setpoint", where)
+    floor = _number21(raw, "dischargeLimit", where)
+    if mode == "Idle":
+        return 0.0
+    if mode == "ChargingOnly":
+        if limit is None:
+            raise InvalidProfile(where + "limit", "ChargingOnly needs a limit")
+        return max(0.0, limit)
+    target = setpoint if setpoint is not None else 0.0
+    if floor is not None:
+        target = max(floor, target)
+    if limit is not None:
+        target = min(limit, target)
+    if mode == "CentralSetpoint" and setpoint is None:
+        raise InvalidProfile(where + "setpoint", "CentralSetpoint needs a setpoint")
+    return target

@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="demo-output", help="folder for the picture and summary")
     demo.add_argument("--quiet", action="store_true", help="no progress line")
     demo.add_argument(
+        "--ocpp",
+        choices=("2.0.1", "2.1"),
+        default="2.0.1",
+        help="the OCPP version the simulated charger speaks (2.1: setpoints, V2X parameters)",
+    )
+    demo.add_argument(
         "--mqtt",
         metavar="HOST[:PORT]",
         default=None,

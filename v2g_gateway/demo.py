@@ -91,6 +91,7 @@ async def _demo(args: argparse.Namespace) -> int:
             clock=clock,
             meter_interval_s=60,
             step_s=30,
+            ocpp_version=getattr(args, "ocpp", "2.0.1"),
         )
         grid = GridSimulator(
             clock,
@@ -193,7 +194,9 @@ def _report(
     )
     result = summary(run, scenario.name, scenario.start_at, scenario.end_at, limits)
     result["mqtt"] = None if broker is None else {"broker": str(broker), "cleared": cleared}
+    result["ocpp"] = getattr(args, "ocpp", "2.0.1")
     print_summary(result, cfg.prices.currency, scenario.description, scenario.tz)
+    print(f"charger: simulated, OCPP {result['ocpp']}")
     if broker is not None and cleared is not None:
         print(f"MQTT: removed the demo's {len(cleared)} retained topics from {broker}")
     (out_dir / "summary.json").write_text(json.dumps(result, indent=2))

@@ -164,3 +164,14 @@ async def test_a_bad_mqtt_address_is_one_line(tmp_path: Path) -> None:
     code, _, stderr = await demo(tmp_path / "d", "--mqtt", "host:99999")
     assert code == 2
     assert stderr.strip() == "v2g-gateway: --mqtt: port must be 1-65535, got '99999'"
+
+
+async def test_demo_day_with_an_ocpp_2_1_charger(tmp_path: Path) -> None:
+    out = tmp_path / "demo21"
+    code, stdout, stderr = await demo(out, "--ocpp", "2.1", "--speed", "4800")
+    assert code == 0, stdout[-2000:] + stderr[-2000:]
+    assert "charger: simulated, OCPP 2.1" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ocpp"] == "2.1"
+    assert summary["reserve_respected"] and summary["departure_target_met"]
+    assert summary["discharged_kwh"] > 1  # by CentralSetpoint: the charger spoke 2.1 all day

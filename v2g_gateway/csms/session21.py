@@ -115,11 +115,11 @@ class Session21(Session):
         ac = needs.get("acChargingParameters") or {}
         dc = needs.get("dcChargingParameters") or {}
         params = v2x.v2x_parameters(needs.get("v2xChargingParameters"))
+        # Only powers the car states in W bound the plan (AC's evMaxCurrent is per phase, and
+        # the phases in use are not said here).
         max_w: float | None = params.get("maxChargePower")
         if max_w is None and "evMaxPower" in dc:
             max_w = float(dc["evMaxPower"])
-        elif max_w is None and "evMaxCurrent" in ac and "evMaxVoltage" in ac:
-            max_w = float(ac["evMaxCurrent"]) * float(ac["evMaxVoltage"])
         energy = dc.get("energyAmount", ac.get("energyAmount"))
         if energy is None:
             energy = params.get("evTargetEnergyRequest")

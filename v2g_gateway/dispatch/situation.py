@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from v2g_gateway.car_limits import car_limits
 from v2g_gateway.config import Config
 from v2g_gateway.dispatch.core import Ahead, Sent, Situation
 from v2g_gateway.dispatch.decision import Inputs
@@ -97,6 +98,8 @@ def situation(
         if vcfg is not None
         else (cfg.power_limits("", charger.charger_id)[0], 0.0)
     )
+    car = car_limits(charger, session)  # what the car itself said (OCPP 2.1)
+    max_charge, max_discharge = car.bound(max_charge, max_discharge)
     capacity = GUEST_BATTERY_KWH
     eta_d = 0.95
     soc: float | None = None
@@ -118,6 +121,8 @@ def situation(
     no_discharge: str | None = None
     if vcfg is None:
         no_discharge = "guest car (not identified)"
+    elif car.bidirectional is False:
+        no_discharge = "the car did not ask for a bidirectional mode"
     elif max_discharge <= 0:
         no_discharge = "no discharge power configured"
     elif not charger.discharge.may_try(now, charger.booted_at, grid.outage):
@@ -133,7 +138,7 @@ def situation(
         now=now,
         plugged=ev is not None and ev.plugged,
         soc=soc,
-        reserve_percent=wishes.reserve_percent,
+        reserve_percent=max(wishes.reserve_percent, car.floor_percent or 0.0),
         max_soc_percent=vcfg.max_soc_percent if vcfg else 100.0,
         max_charge_w=max_charge,
         max_discharge_w=max_discharge,
@@ -142,7 +147,7 @@ def situation(
         discharge_above_per_kwh=wishes.discharge_above_per_kwh,
         planned_w=plan.now_w,
         plan_reason=plan.reason,
-        min_discharge_w=ccfg.min_discharge_w if ccfg else 0.0,
+        min_discharge_w=max(ccfg.min_discharge_w if ccfg else 0.0, car.min_discharge_w or 0.0),
         override=override if vcfg is not None else None,
         outage=grid.outage,
         # Never below what the car itself allows (config check refuses such a floor, too).
@@ -167,9 +172,12 @@ def situation(
         min_discharge_w=x.min_discharge_w,
         # Below its minimum current a charger that takes amperes sends the car 0 A: round there
         # (a charger taking watts converts, and rounds, by itself).
-        min_charge_w=(_number(charger.capabilities.get("min_power_w")) or 0.0)
-        if charger.capabilities.get("rate_unit") == "A"
-        else 0.0,
+        min_charge_w=max(
+            (_number(charger.capabilities.get("min_power_w")) or 0.0)
+            if charger.capabilities.get("rate_unit") == "A"
+            else 0.0,
+            min(car.min_charge_w or 0.0, max_charge),
+        ),
         power_cap_w=_number(charger.capabilities.get("external_limit_w")),
         site_charge_cap_w=None if site_cap is None else site_cap.charge_w,
         site_discharge_cap_w=None if site_cap is None else site_cap.discharge_w,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from v2g_gateway.car_limits import car_limits
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config, VehicleSection
 from v2g_gateway.dispatch.gate import FLOOR_MARGIN_PERCENT
@@ -120,11 +121,14 @@ class Subjects:
         cap = (v.capacity_wh / 1000.0) if v.capacity_wh else vcfg.battery_kwh
         max_c, max_d = self._cfg.power_limits(vcfg.id, v.charger_id)
         charger = self._store.charger_state(v.charger_id) if v.charger_id else None
+        car = car_limits(charger, v.session)  # what the car itself said (OCPP 2.1)
+        max_c, max_d = car.bound(max_c, max_d)
         may = charger is None or charger.discharge.may_try(
             self._clock.now(), charger.booted_at, outage=False
         )
         reserve = min(
-            self._policy.reserve_percent(vcfg.id) + PLAN_RESERVE_MARGIN_PERCENT,
+            max(self._policy.reserve_percent(vcfg.id), car.floor_percent or 0.0)
+            + PLAN_RESERVE_MARGIN_PERCENT,
             vcfg.max_soc_percent,
         )
         return PlanVehicle(

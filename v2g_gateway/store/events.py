@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from v2g_gateway.bus import Changed
+from v2g_gateway.car_limits import key as car_limits_key
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config
 from v2g_gateway.model import (
@@ -183,7 +184,10 @@ class ChargerEventsMixin(PlugsMixin):
         if e.seq_no in seen:
             return []  # a re-sent event: already applied
         seen = sorted([*seen, e.seq_no])[-SEEN_SEQ_NOS:]
-        out = [Changed("charger", e.charger_id), Changed("transaction", e.transaction_id)]
+        out = [
+            Changed("charger", e.charger_id),
+            Changed("transaction", f"{e.charger_id}/{e.transaction_id}"),
+        ]
         ev = self._evse(e.charger_id, e.evse_id)
         if e.event_type == TransactionEventType.ENDED:
             plugged = e.plugged if e.plugged is not None else ev.plugged
@@ -260,6 +264,8 @@ class ChargerEventsMixin(PlugsMixin):
             else session.energy_request_wh,
         )
         self._put_session(session)
+        if e.bidirectional is not None or e.max_discharge_w is not None:
+            out += self._car_limits(e, session)  # the car stated V2X parameters
         if e.soc_percent is not None:
             reading = self._reading(e.soc_percent, SocSource.EV, session, e.at)
             if reading is not None:
@@ -267,6 +273,26 @@ class ChargerEventsMixin(PlugsMixin):
         if session.vehicle_id:
             out.append(Changed("vehicle", session.vehicle_id))
         return out
+
+    def _car_limits(self, e: EvChargingNeeds, session: PlugSession) -> list[Changed]:
+        """OCPP 2.1: the car's own V2X limits, kept for this plug session (car_limits.py)."""
+        floor = None
+        capacity = session.capacity_wh
+        if e.v2x_min_energy_wh is not None and e.soc_percent is not None and capacity:
+            floor = min(100.0, e.soc_percent + 100.0 * e.v2x_min_energy_wh / capacity)
+        value = {
+            "session_id": session.session_id,
+            "max_charge_w": e.max_charge_w,
+            "max_discharge_w": e.max_discharge_w,
+            "min_charge_w": e.min_charge_w,
+            "min_discharge_w": e.min_discharge_w,
+            "bidirectional": e.bidirectional,
+            "floor_percent": floor,
+        }
+        ch = self._charger(e.charger_id)
+        caps = {**ch.capabilities, car_limits_key(e.evse_id): value}
+        self._put_charger(replace(ch, capabilities=caps))
+        return [Changed("charger", e.charger_id)]
 
     # ---------------------------------------------------------------- readings
 
