@@ -40,6 +40,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
     d = config_dict(tmp_path / "state", ocpp={"port": free_port()})
     config = tmp_path / "gateway.toml"
     config.write_text(tomli_w.dumps(d))
+    config.chmod(0o600)  # it holds the charger's password inline (else a warning line too)
     state = tmp_path / "state" / "state.sqlite"
     now = datetime.now(UTC)
     store = Store.open(state, parse_config(d))

@@ -93,6 +93,13 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
         clock = clock or SystemClock()
         if p.exists():
             check_file(p)
+        elif list_backups(p):  # not silent: the file may have been lost rather than moved away
+            log.warning(
+                "store.new_state_file",
+                path=str(p),
+                detail="no state file but backups exist: starting with a new one; "
+                "`v2g-gateway state restore` brings the newest backup back",
+            )
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(

@@ -184,7 +184,10 @@ class ChargerEventsMixin(PlugsMixin):
         if e.seq_no in seen:
             return []  # a re-sent event: already applied
         seen = sorted([*seen, e.seq_no])[-SEEN_SEQ_NOS:]
-        out = [Changed("charger", e.charger_id), Changed("transaction", e.transaction_id)]
+        out = [
+            Changed("charger", e.charger_id),
+            Changed("transaction", f"{e.charger_id}/{e.transaction_id}"),
+        ]
         ev = self._evse(e.charger_id, e.evse_id)
         if e.event_type == TransactionEventType.ENDED:
             plugged = e.plugged if e.plugged is not None else ev.plugged

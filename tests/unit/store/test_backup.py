@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from v2g_gateway.clock import ManualClock
 from v2g_gateway.config import parse_config
@@ -81,3 +82,13 @@ def test_a_file_of_tables_without_a_schema_version_is_not_taken_over(tmp_path: P
     other.close()
     with pytest.raises(StoreError, match="not a v2g-gateway state file"):
         Store.open(path, CFG)
+
+
+def test_a_missing_file_beside_backups_is_said_not_silent(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    Store.open(path, CFG, ManualClock(T0)).close()
+    path.unlink()
+    with capture_logs() as logs:
+        Store.open(path, CFG, ManualClock(T0)).close()
+    (warned,) = [e for e in logs if e["event"] == "store.new_state_file"]
+    assert warned["log_level"] == "warning" and "state restore" in warned["detail"]
