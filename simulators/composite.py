@@ -378,6 +378,9 @@ def _power21(raw: Mapping[str, Any], where: str) -> float:
         if limit is None:
             raise InvalidProfile(where + "limit", "ChargingOnly needs a limit")
         return max(0.0, limit)
+    if mode == "LocalLoadBalancing" and setpoint is None:
+        # The simulated house takes all the bound allows (a real one: what it draws).
+        return floor if floor is not None else 0.0
     target = setpoint if setpoint is not None else 0.0
     if floor is not None:
         target = max(floor, target)

@@ -130,6 +130,9 @@ def default_device_model(
         ("V2XChargingCtrlr", "Enabled"): v(
             "true" if discharge == "accept" else "false", data_type="boolean"
         ),
+        ("V2XChargingCtrlr", "SupportedOperationModes"): v(
+            "ChargingOnly,Idle,CentralSetpoint,LocalLoadBalancing", data_type="MemberList"
+        ),
         ("V2XChargingCtrlr", "MaxDischargePower"): v(
             str(int(max_discharge_w)), data_type="decimal"
         ),

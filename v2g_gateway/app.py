@@ -64,6 +64,8 @@ class Gateway:
         self.prices = PriceService(cfg, self.store, self.clock, self._http, self.store.notify)
         # The detector wakes the controller itself: an outage must not wait for the next tick.
         self.grid = OutageDetector(cfg, self.store, self.clock, lambda: self.controller.wake())
+        # 2.1 chargers that balance the house by themselves do so in an outage.
+        self.csms.commands.outage = lambda: self.grid.outage
         # The home (docs/home.md): a grid reading that breaches the connection's limit goes
         # straight to the controller, not to its next tick.
         self.home = HomeService(

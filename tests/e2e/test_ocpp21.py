@@ -2,12 +2,15 @@
 
 The 2.1 charger's car says it discharges at most 6 kW (v2xChargingParameters): the gateway learns
 that, and at the peak it discharges by CentralSetpoint within 6 kW, stopping above the reserve;
-the 2.0.1 charger beside it discharges by a negative limit as before. (kill -9 of the gateway
+the 2.0.1 charger beside it discharges by a negative limit as before. In an outage a 2.1 charger
+that reports LocalLoadBalancing backs up the house in that mode, bounded by the gate. (kill -9 of the gateway
 process and the charger's own fallback after maxOfflineDuration: test_ocpp21_offline.py.)
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from e2e_helpers import PASSWORD, RESERVE, TZ, running, simulating, skeleton_con
 
 from simulators.battery import EvBattery
 from simulators.charger import SimulatedCharger
+from simulators.grid import GridSimulator
 from v2g_gateway.app import Gateway
 from v2g_gateway.clock import AcceleratedClock
 
@@ -72,7 +76,7 @@ def _periods(sim: SimulatedCharger) -> list[dict[str, Any]]:
 async def test_a_2_1_charger_discharges_by_setpoint_beside_a_2_0_1_one(
     tmp_path: Path, mosquitto: Any
 ) -> None:
-    clock = AcceleratedClock(PEAK, speed=900)
+    clock = AcceleratedClock(PEAK, speed=600)
     async with (
         running(Gateway(_config(tmp_path, mosquitto.port), clock)) as gw,
         simulating(_sim(gw, clock, "garage", ocpp_version="2.1")) as sim21,
@@ -105,7 +109,7 @@ async def test_a_2_1_charger_discharges_by_setpoint_beside_a_2_0_1_one(
         assert "operationMode" not in _periods(sim201)[0] and _periods(sim201)[0]["limit"] < 0
         # The 2.1 car discharges down to its reserve, and not below it.
         socs = await step_until(
-            sim21, lambda: sim21.power_w() >= 0, "the 2.1 car never stopped discharging", 3600
+            sim21, lambda: sim21.power_w() >= 0, "the 2.1 car never stopped discharging", 7200
         )
         assert min(socs) >= RESERVE and car.soc_percent < 50.0
         assert min(p.get("setpoint", 0) for s in sim21.profiles for p in _sched(s)) >= -6000
@@ -116,3 +120,48 @@ def _sched(request: dict[str, Any]) -> list[dict[str, Any]]:
         "chargingSchedulePeriod"
     ]
     return out
+
+
+async def test_an_outage_backs_up_the_house_by_local_load_balancing(
+    tmp_path: Path, mosquitto: Any
+) -> None:
+    noon = datetime(2026, 1, 15, 12, 0, tzinfo=TZ)  # off-peak: no discharge but the backup
+    clock = AcceleratedClock(noon, speed=60)
+    outage = {
+        "mqtt_topic": "home/grid",
+        "payload_outage": "offline",
+        "payload_normal": "online",
+        "home_power_topic": "home/power",
+        "debounce_s": 2,
+        "restore_holdoff_s": 60,
+        "silence_timeout_s": 120,
+        "floor_soc_percent": 20,
+        "fixed_backup_w": 2000,
+    }
+    cfg = skeleton_config(tmp_path / "state", mosquitto.port, outage=outage)
+    async with (
+        running(Gateway(cfg, clock)) as gw,
+        simulating(_sim(gw, clock, "garage", ocpp_version="2.1")) as sim,
+    ):
+        grid = GridSimulator(clock, mqtt_port=mosquitto.port, chargers=[sim], publish_interval_s=30)
+        task = asyncio.create_task(grid.run())
+        try:
+            await sim.plug_in(EvBattery(10, 70.0, max_charge_w=11000, max_discharge_w=10000))
+            await step_until(
+                sim, lambda: gw.grid.status()["home_w"] is not None, "no home power", 300
+            )
+
+            def modes() -> list[str]:
+                ch = gw.store.charger_state("garage")
+                return [] if ch is None else list(ch.capabilities.get("operation_modes", ()))
+
+            await step_until(sim, lambda: "LocalLoadBalancing" in modes(), "modes unknown", 300)
+            grid.outage()
+            await step_until(sim, lambda: sim.power_w() < 0, "backup never started", 120)
+            first = _periods(sim)[0]
+            assert first["operationMode"] == "LocalLoadBalancing" and "setpoint" not in first
+            assert abs(-first["dischargeLimit"] - grid.home_w()) <= 250  # bounded at the house
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -87,6 +87,9 @@ class Adaptation:
             f.max_stack_level = int(value)
         elif name == "measurands_supported":
             f.measurands_supported = tuple(value)
+        elif name == "operation_modes":
+            f.operation_modes = tuple(value)
+            self._cap(charger_id, name, list(value), detail)
         else:
             self._cap(charger_id, name, value, detail)
 

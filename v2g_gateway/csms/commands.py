@@ -78,7 +78,12 @@ class Commands:
         self._request_ids = itertools.count(1)
         # What each charger's firmware needs (unit, EVSE, stack level...) and what to tell.
         self.adaptation = Adaptation(cfg, sink, clock)
-        self._sender = ProfileSender(cfg, self.adaptation, self.version_of, self.v2x_of)
+        # True while the grid is down (set by the app from the outage detector): 2.1 chargers
+        # that balance the house locally are then given LocalLoadBalancing (profiles21.py).
+        self.outage: Callable[[], bool] = lambda: False
+        self._sender = ProfileSender(
+            cfg, self.adaptation, self.version_of, self.v2x_of, lambda: self.outage()
+        )
 
     # ---------------------------------------------------------------- low level
 

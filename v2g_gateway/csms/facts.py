@@ -53,6 +53,7 @@ class ChargerFacts:
     stack_floor: int = 0  # the lowest level above every foreign profile kept on the charger
     tx_default_evse0: bool = False  # the charger takes TxDefaultProfile only on EVSE 0
     measurands_supported: tuple[str, ...] | None = None  # valuesList of TxUpdatedMeasurands
+    operation_modes: tuple[str, ...] = ()  # OCPP 2.1 V2XChargingCtrlr.SupportedOperationModes
     quirks: set[str] = field(default_factory=set)
     skew: SkewWatch = field(default_factory=SkewWatch)
     obedience: dict[int, ObedienceWatch] = field(default_factory=dict)

@@ -66,11 +66,13 @@ class ProfileSender:
         adaptation: Adaptation,
         version_of: VersionOf = lambda _cid: "2.0.1",
         v2x_of: V2xOf = lambda _cid, _evse: True,
+        outage: Callable[[], bool] = lambda: False,
     ) -> None:
         self._cfg = cfg
         self._adapt = adaptation
         self._version_of = version_of
         self._v2x_of = v2x_of
+        self._outage = outage
 
     def render(self, spec: ChargingProfileSpec, stack_level: int | None) -> dict[str, Any]:
         """The ChargingProfileType in the charger's OCPP version (2.1: profiles21.py)."""
@@ -83,6 +85,9 @@ class ProfileSender:
                 stack_level=stack_level,
                 v2x=self._v2x_of(cid, spec.evse_id),
                 max_offline_s=self._cfg.ocpp.max_offline_s,
+                # In an outage a charger that balances the house by itself does so (bounded).
+                local_balancing=self._outage()
+                and "LocalLoadBalancing" in self._adapt.facts(cid).operation_modes,
             )
         return ocpp_profile(spec, electrical, stack_level=stack_level)
 

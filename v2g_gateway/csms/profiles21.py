@@ -9,6 +9,10 @@ the one GatedProfile), each period given the 2.1 operation mode that means it:
 - nothing (limit 0): `Idle` where the car may discharge (a hold: no energy either way), else
   `ChargingOnly` with limit 0, which every 2.1 charger knows;
 - charge (limit > 0): `ChargingOnly` with the limit as a maximum (the car may take less);
+- in an outage, at a charger that reports `LocalLoadBalancing` among its supported operation
+  modes (V2XChargingCtrlr.SupportedOperationModes), a discharge is `LocalLoadBalancing` with
+  `dischargeLimit` as its bound: the charger follows the house by itself, no faster than the
+  gate allowed (so the gate's energy bound, computed at that power, holds all the more);
 - every profile carries `maxOfflineDuration` with `invalidAfterOfflineDuration`: a charger that
   has lost the gateway that long drops it for good and stops discharging by itself, even
   before its validTo.
@@ -36,26 +40,31 @@ def ocpp_profile21(
     stack_level: int | None = None,
     v2x: bool,
     max_offline_s: int,
+    local_balancing: bool = False,
 ) -> dict[str, Any]:
     """The camelCase 2.1 ChargingProfileType. `v2x`: the car on this EVSE may discharge (it
     asked for a bidirectional mode the gateway allowed); a discharging spec without it is a
-    ValueError (never sent)."""
+    ValueError (never sent). `local_balancing` (an outage, at a charger that reports the mode):
+    discharge periods are `LocalLoadBalancing` within the same bound instead of a setpoint."""
     if discharges(spec) and not v2x:
         raise ValueError(f"profile {spec.profile_id}: discharge on an EVSE without V2X")
     profile = ocpp_profile(spec, electrical, stack_level=stack_level)
     for schedule in profile["chargingSchedule"]:
         schedule["chargingSchedulePeriod"] = [
-            _period(p, v2x) for p in schedule["chargingSchedulePeriod"]
+            _period(p, v2x, local_balancing) for p in schedule["chargingSchedulePeriod"]
         ]
     profile["maxOfflineDuration"] = max_offline_s
     profile["invalidAfterOfflineDuration"] = True
     return profile
 
 
-def _period(p: dict[str, Any], v2x: bool) -> dict[str, Any]:
+def _period(p: dict[str, Any], v2x: bool, local_balancing: bool = False) -> dict[str, Any]:
     limit = p["limit"]
     out: dict[str, Any] = {"startPeriod": p["startPeriod"]}
-    if limit < 0:
+    if limit < 0 and local_balancing:
+        # The charger follows the house itself; the gate's bound (and energy cut) still hold.
+        out.update(operationMode="LocalLoadBalancing", dischargeLimit=limit, limit=0)
+    elif limit < 0:
         out.update(operationMode="CentralSetpoint", setpoint=limit, dischargeLimit=limit, limit=0)
     elif limit == 0 and v2x:
         out.update(operationMode="Idle", limit=0)

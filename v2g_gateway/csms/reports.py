@@ -50,6 +50,9 @@ def variable_capability(component: str, variable: str, value: str | None) -> tup
             return "rate_unit_supported", rate_unit(value)
         if variable == "ProfileStackLevel" and value is not None and value.strip().isdigit():
             return "max_stack_level", int(value)
+    if component == "V2XChargingCtrlr" and variable == "SupportedOperationModes":
+        # OCPP 2.1: the operation modes the charger can run (a member list).
+        return "operation_modes", tuple(m.strip() for m in (value or "").split(",") if m.strip())
     if variable == "SupplyPhases" and value is not None and value.strip() in ("1", "2", "3"):
         return "phases", int(value)
     return None

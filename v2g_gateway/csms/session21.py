@@ -69,7 +69,7 @@ class Session21(Session):
 
     def _authorize21(self, p: Payload) -> Payload:
         answer = self._authorize(p)
-        vehicle = v2x.vehicle_of_token(self._cfg, str(p["idToken"].get("idToken", "")))
+        vehicle = v2x.vehicle_of_token(self._cfg, self.id, str(p["idToken"].get("idToken", "")))
         self._authorized = v2x.allowed_modes(self._cfg, self.id, vehicle)
         if answer["idTokenInfo"]["status"] == "Accepted":
             answer["allowedEnergyTransfer"] = self._authorized
@@ -88,7 +88,7 @@ class Session21(Session):
             return answer
         if token is None:
             return answer
-        vehicle = v2x.vehicle_of_token(self._cfg, str(token.get("idToken", "")))
+        vehicle = v2x.vehicle_of_token(self._cfg, self.id, str(token.get("idToken", "")))
         modes = v2x.allowed_modes(self._cfg, self.id, vehicle)
         told = self._authorized == modes
         self._allowed[evse_id] = modes

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from v2g_gateway.config import Config
+from v2g_gateway.store.sessions import identify
 
 UNIDIRECTIONAL = ("AC_single_phase", "AC_two_phase", "AC_three_phase", "DC")
 BIDIRECTIONAL = ("AC_BPT", "AC_BPT_DER", "DC_BPT", "DC_ACDP_BPT")
@@ -30,12 +31,10 @@ def allowed_modes(cfg: Config, charger_id: str, vehicle_id: str | None) -> list[
     return [*UNIDIRECTIONAL, *BIDIRECTIONAL]
 
 
-def vehicle_of_token(cfg: Config, token: str) -> str | None:
-    """The configured vehicle an idToken (or EVCCID) names, else None (a guest)."""
-    for v in cfg.vehicles:
-        if token and (token in v.id_tokens or (v.evccid is not None and token == v.evccid)):
-            return v.id
-    return None
+def vehicle_of_token(cfg: Config, charger_id: str, token: str) -> str | None:
+    """The configured vehicle the store will take this plug-in for (a token, an EVCCID, or
+    the charger's default vehicle: store/sessions.py's one rule), else None (a guest)."""
+    return identify(cfg, charger_id, token or None).vehicle_id
 
 
 def _watts(params: dict[str, Any], key: str) -> float | None:

@@ -189,3 +189,31 @@ async def test_a_discharge_goes_out_as_a_central_setpoint(
     assert periods[-1]["operationMode"] == "Idle"
     assert sent["maxOfflineDuration"] == server.cfg.ocpp.max_offline_s
     assert sent["invalidAfterOfflineDuration"] is True
+
+
+async def test_an_outage_uses_local_load_balancing_where_the_charger_has_it(
+    server: CsmsServer, charger21: RawCharger
+) -> None:
+    report = {
+        "requestId": 1,
+        "generatedAt": "2025-01-15T12:00:00Z",
+        "seqNo": 0,
+        "reportData": [
+            {
+                "component": {"name": "V2XChargingCtrlr"},
+                "variable": {"name": "SupportedOperationModes"},
+                "variableAttribute": [{"value": "ChargingOnly,CentralSetpoint,LocalLoadBalancing"}],
+            }
+        ],
+    }
+    assert (await charger21.call("NotifyReport", report))[0] == 3
+    profile = through_gate(T0, [(0, -3000), (300, 0)], transaction_id=None)
+    modes = []
+    for outage in (False, True):
+        server.commands.outage = lambda outage=outage: outage  # type: ignore[misc]
+        assert (await server.commands.set_charging_profile(profile)).ok
+        call = await charger21.next_call("SetChargingProfile")
+        first = call[3]["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]
+        modes.append(first["operationMode"])
+        assert first["dischargeLimit"] == -3000
+    assert modes == ["CentralSetpoint", "LocalLoadBalancing"]

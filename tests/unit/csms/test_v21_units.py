@@ -140,7 +140,23 @@ def test_allowed_modes() -> None:
     assert "DC_BPT" in v2x.allowed_modes(cfg, "g", "car")
     assert v2x.allowed_modes(cfg, "g", None) == list(v2x.UNIDIRECTIONAL)  # a guest
     assert v2x.allowed_modes(cfg, "c", "car") == list(v2x.UNIDIRECTIONAL)  # charge-only
-    assert v2x.vehicle_of_token(cfg, "TAG1") == "car" and v2x.vehicle_of_token(cfg, "") is None
+    assert v2x.vehicle_of_token(cfg, "g", "TAG1") == "car"
+    assert v2x.vehicle_of_token(cfg, "g", "") is None  # two chargers: no default car
+    assert v2x.vehicle_of_token(cfg, "g", "X") is None  # cars are told apart by token here
     assert v2x.bidirectional({"requestedEnergyTransfer": "AC_BPT"}, None)
     assert not v2x.bidirectional({"requestedEnergyTransfer": "AC_BPT"}, ["AC_three_phase"])
     assert not v2x.bidirectional({"requestedEnergyTransfer": "DC"}, None)
+
+
+def test_in_an_outage_a_local_balancer_discharges_within_the_bound() -> None:
+    gated = through_gate(T0, [(0, -5000), (300, 0)], transaction_id=None)
+    profile = ocpp_profile21(gated.spec, v2x=True, max_offline_s=90, local_balancing=True)
+    _valid(profile)
+    first, tail = _periods(profile)
+    assert first == {
+        "startPeriod": 0,
+        "operationMode": "LocalLoadBalancing",
+        "dischargeLimit": -5000,
+        "limit": 0,
+    }
+    assert tail["operationMode"] == "Idle"
