@@ -57,7 +57,7 @@ def money_adds_up(out: Path, summary: dict[str, object]) -> None:
 
 async def test_demo_day(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    code, stdout, stderr = await demo(out, "--speed", "4800")
+    code, stdout, stderr = await demo(out, "--speed", "2400")  # (4800: a busy CI stalls it)
     assert code == 0, stdout[-2000:] + stderr[-2000:]
     assert "Traceback" not in stderr
     assert "MQTT: off" in stdout  # no broker unless asked

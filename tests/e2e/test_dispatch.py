@@ -122,6 +122,12 @@ async def test_reboot_mid_discharge_never_reuses_the_lost_transaction(
         )
         # The new plug session gets its own reading, and discharging resumes.
         await step_until(sim, lambda: sim.power_w() < 0, "discharge never resumed", 3600)
+        await step_until(
+            sim,
+            lambda: sim.profiles[-1]["chargingProfile"].get("transactionId") == new_tx,
+            "the new transaction never got its TxProfile",
+            3600,
+        )
         # ...and is not resent while nothing changes (one renewal at most in five minutes).
         count = len(sim.profiles)
         await follow(sim, 300)

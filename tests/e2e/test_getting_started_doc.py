@@ -73,6 +73,7 @@ def check_outputs(tmp_path: Path) -> None:
     cfg.write_text(text)
     token = etc / "credentials" / "entsoe-token"
     token.write_text("an-entsoe-token\n")
+    token.chmod(0o600)  # the doc's `install -m 0600`: no "readable by others" warning
     r = cli("config", "check", "--config", str(cfg))
     assert r.returncode == 0, r.stderr
     after = DOC[DOC.index("sudo .venv/bin/v2g-gateway config check") :]

@@ -16,7 +16,7 @@ import signal
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +49,14 @@ def notify(tmp_path: Path) -> Iterator[Notify]:
     n.close()
 
 
-def ts() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+def ts(ago_s: float = 0.0) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=ago_s)).isoformat().replace("+00:00", "Z")
 
 
-def soc_meter(soc: float) -> dict[str, Any]:
+def soc_meter(soc: float, ago_s: float) -> dict[str, Any]:
+    """A reading measured `ago_s` seconds ago (a charger samples a second apart or more)."""
     sampled = [{"value": soc, "measurand": "SoC", "unitOfMeasure": {"unit": "Percent"}}]
-    return {"evseId": 1, "meterValue": [{"timestamp": ts(), "sampledValue": sampled}]}
+    return {"evseId": 1, "meterValue": [{"timestamp": ts(ago_s), "sampledValue": sampled}]}
 
 
 def tx(seq: int, kind: str = "Updated") -> dict[str, Any]:
@@ -105,7 +106,7 @@ async def test_daemon_on_a_full_disk_acknowledges_only_what_it_stored(
         filler = fill(tmpfs)
 
         for i in range(60):
-            frames[f"m{i}"] = ("MeterValues", soc_meter(40.0 + i / 10))
+            frames[f"m{i}"] = ("MeterValues", soc_meter(40.0 + i / 10, 120.0 - i))
         for i in range(1, 21):
             frames[f"t{i}"] = ("TransactionEvent", tx(i))
         frames["t-end"] = ("TransactionEvent", tx(21, "Ended"))

@@ -19,7 +19,6 @@ from typing import Any
 
 import aiomqtt
 import structlog
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from v2g_gateway import __version__
@@ -41,7 +40,7 @@ from v2g_gateway.mqtt.payloads import (
     last_command_body,
     vehicle_body,
 )
-from v2g_gateway.mqtt.soc import parse_report
+from v2g_gateway.mqtt.soc_input import take_report
 from v2g_gateway.mqtt.topics import Topics
 from v2g_gateway.store import Store
 from v2g_gateway.tasks import raise_if_cancelled
@@ -417,31 +416,13 @@ class MqttBridge:
         if not_used is not None:
             message = f"{message} ({not_used})"
         log.info("mqtt.command", topic=command, outcome=kind, message=message)
-        now = self._clock.now()
-        vehicle = data.get("vehicle") if isinstance(data.get("vehicle"), str) else None
-        charger = data.get("charger") if isinstance(data.get("charger"), str) else None
-        event = event_body(
-            Notification(
-                kind=kind,
-                message=message,
-                at=now,
-                level=level,
-                charger_id=charger,
-                vehicle_id=vehicle,
-                data=data,
-            ),
-            ok=kind == "command_accepted",
-            command=f"set/{command}",
-            request_id=request_id,
+        event = inbound.result_event(
+            f"set/{command}", kind, level, message, data, request_id, self._clock.now()
         )
         out = encode(event)
         self._last_command = last_command_body(event)
         self._mark(self.topics.last_command, "last_command")
-        reply: Properties | None = None
-        correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        if correlation is not None:
-            reply = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            reply.CorrelationData = correlation
+        reply = inbound.reply_properties(props)
         self._outbox.append((self.topics.events, out, reply))
         if answer_on is not None:
             self._outbox.append((answer_on, out, reply))
@@ -457,32 +438,13 @@ class MqttBridge:
         expiry_s: float | None = None,
     ) -> None:
         now = self._clock.now()
-        try:
-            report = parse_report(payload)
-            if report.extra:
-                self._vehicle_extra[vehicle_id] = {
-                    **self._vehicle_extra.get(vehicle_id, {}),
-                    **report.extra,
-                }
-                self._mark(self.topics.vehicle(vehicle_id), "vehicle", vehicle_id)
-            if report.soc_percent is not None:
-                outcome = self._store.record_mqtt_soc(
-                    vehicle_id,
-                    report.soc_percent,
-                    measured_at=report.measured_at,
-                    retained=retained,
-                    expiry_s=expiry_s,
-                )
-                log.info("mqtt.soc", vehicle_id=vehicle_id, soc=report.soc_percent, outcome=outcome)
-                self._mark(self.topics.vehicle(vehicle_id), "vehicle", vehicle_id)
-        except (ValueError, StoreError) as exc:
-            self._store.notify(
-                Notification(
-                    kind="soc_rejected",
-                    message=f"SoC for {vehicle_id} on {topic} ignored: {exc}",
-                    at=now,
-                    level="warning",
-                    vehicle_id=vehicle_id,
-                    data={"topic": topic, "payload": payload[:100].decode("utf-8", "replace")},
-                )
-            )
+        report = take_report(
+            self._store, vehicle_id, topic, payload, now, retained=retained, expiry_s=expiry_s
+        )
+        if report is None:
+            return
+        if report.extra:
+            extra = self._vehicle_extra.get(vehicle_id, {})
+            self._vehicle_extra[vehicle_id] = {**extra, **report.extra}
+        if report.extra or report.soc_percent is not None:
+            self._mark(self.topics.vehicle(vehicle_id), "vehicle", vehicle_id)

@@ -9,12 +9,16 @@ topic, its own availability and `set/` included.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from v2g_gateway import json_limits
 from v2g_gateway.config import Config
+from v2g_gateway.model import Notification
+from v2g_gateway.mqtt.payloads import event_body
 from v2g_gateway.mqtt.topics import Topics
 
 # User properties that may name the sender (set by the client, or by a broker plugin that
@@ -85,4 +89,46 @@ def response_topic(topics: Topics, props: Properties | None) -> tuple[str | None
     return None, f"response topic {topic[:80]!r} not used: answers go only under {prefix}"
 
 
-__all__ = ["refusal", "request_id_of", "response_topic", "user_properties"]
+def result_event(
+    command: str,
+    kind: str,
+    level: str,
+    message: str,
+    data: dict[str, Any],
+    request_id: Any,
+    now: datetime,
+) -> dict[str, Any]:
+    """The answer to one command, as sent on `events` (and the Response Topic)."""
+    vehicle = data.get("vehicle") if isinstance(data.get("vehicle"), str) else None
+    charger = data.get("charger") if isinstance(data.get("charger"), str) else None
+    note = Notification(
+        kind=kind,
+        message=message,
+        at=now,
+        level=level,
+        charger_id=charger,
+        vehicle_id=vehicle,
+        data=data,
+    )
+    ok = kind == "command_accepted"
+    return event_body(note, ok=ok, command=command, request_id=request_id)
+
+
+def reply_properties(props: Properties | None) -> Properties | None:
+    """The request's Correlation Data on the answer (MQTT 5), so a client can match it."""
+    correlation = getattr(props, "CorrelationData", None) if props is not None else None
+    if correlation is None:
+        return None
+    reply = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    reply.CorrelationData = correlation
+    return reply
+
+
+__all__ = [
+    "refusal",
+    "reply_properties",
+    "request_id_of",
+    "response_topic",
+    "result_event",
+    "user_properties",
+]

@@ -24,7 +24,6 @@ from v2g_gateway.clock import Clock, SystemClock
 from v2g_gateway.config import Config
 from v2g_gateway.errors import StoreError
 from v2g_gateway.model import (
-    ChargerEvent,
     ChargerState,
     ConnectorStatus,
     EvseState,
@@ -35,13 +34,14 @@ from v2g_gateway.model import (
     VehicleState,
 )
 from v2g_gateway.soc import PlugSession
+from v2g_gateway.store.applying import ApplyMixin
 from v2g_gateway.store.backup import backup, check_file, list_backups, made_at
 from v2g_gateway.store.events import ChargerEventsMixin
 from v2g_gateway.store.history import HistoryMixin
 from v2g_gateway.store.rows import SESSION_COLUMNS, reading_from_json, session_from_row
 from v2g_gateway.store.schema import MIGRATIONS, migrate, schema_version
 from v2g_gateway.store.settings import SettingsMixin
-from v2g_gateway.store.spill import Spill, SpillState
+from v2g_gateway.store.spill import Spill
 
 # The gateway is the only writer; a lock held by someone else (a careless sqlite3 shell) should
 # cost a write, not stall the event loop for long.
@@ -58,7 +58,7 @@ def _need_dt(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
 
-class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
+class Store(ApplyMixin, ChargerEventsMixin, SettingsMixin, HistoryMixin):
     """Chargers, EVSEs, plug sessions, transactions, vehicles, prices, plans, overrides,
     preferences, logs."""
 
@@ -80,6 +80,7 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
         self._dispatch: dict[tuple[str, int], dict[str, Any]] = {}
         self._lost_transactions: dict[tuple[str, str], None] = {}
         self._spill = Spill()
+        self._tx_depth = 0
         self._grid_outage = False
         self._load()
 
@@ -150,12 +151,25 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; a failure (locked, disk full) leaves the file as it was."""
+        """One write transaction; a failure (locked, disk full) leaves the file as it was.
+        Inside another (one charger event is one transaction) it joins the outer one."""
+        if self._tx_depth:
+            if not self._db.in_transaction:  # SQLite rolled the outer one back (SQLITE_FULL)
+                raise StoreError(f"{self.path}: write failed: the transaction was rolled back")
+            self._tx_depth += 1
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: write failed: {exc}") from exc
+            finally:
+                self._tx_depth -= 1
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             self._set_healthy(False)
             raise StoreError(f"{self.path}: cannot write: {exc}") from exc
+        self._tx_depth = 1
         try:
             yield self._db
             self._db.execute("COMMIT")
@@ -167,6 +181,8 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self._tx_depth = 0
 
     def _set_healthy(self, ok: bool) -> None:
         """Writes run on the event loop: once one has waited out the busy timeout, the next ones
@@ -254,88 +270,6 @@ class Store(ChargerEventsMixin, SettingsMixin, HistoryMixin):
             self._overrides[o.override_id] = o
 
     # ---------------------------------------------------------------- charger events
-
-    def apply(self, event: ChargerEvent) -> bool:
-        """Record what a charger said; True once it is stored. Never raises.
-
-        False: SQLite cannot write (full, I/O error, locked). The event is kept in memory (the
-        spill, store/spill.py) and written, in order, before anything newer once a write
-        succeeds; the charger must not be told it was received. A value the store cannot hold
-        (SoC outside 0..100, an id beyond SQLite's integers) is logged and dropped (True: a
-        resend would not help), and what was stored before stays as it was."""
-        if self._spill.events and not self.flush():
-            self._spill.keep(event)
-            return False
-        if self._spill.already_written(event):
-            return True
-        if self._apply_logged(event):
-            return True
-        self._spill.keep(event)
-        return False
-
-    def flush(self) -> bool:
-        """Write what the spill holds; True when it is empty (the store writes again)."""
-        while self._spill.events:
-            event = self._spill.events[0]
-            if not self._apply_logged(event):
-                return False
-            self._spill.written(event)
-        if self._spill.since is not None:
-            self._recovered()
-        return True
-
-    def _apply_logged(self, event: ChargerEvent) -> bool:
-        try:
-            changed = self._apply(event)
-        except StoreError as exc:
-            log.error("store.write_failed", error=str(exc), event_type=type(event).__name__)
-            self._degraded(str(exc))
-            return False
-        except (ValueError, OverflowError) as exc:
-            log.warning("store.value_rejected", error=str(exc), event_type=type(event).__name__)
-            return True
-        for c in changed:
-            self.changes.publish(c)
-        return True
-
-    def write_state(self) -> SpillState:
-        """Whether the store writes, and what waits in memory (the status shows it)."""
-        return self._spill.state()
-
-    def _degraded(self, error: str) -> None:
-        self._spill.failed(self._clock.now(), error)
-        if self._spill.announced:
-            return
-        self._spill.announced = True
-        self.notify(
-            Notification(
-                kind="store_degraded",
-                message=f"the state file {self.path} cannot be written ({error}): what the "
-                "chargers send is kept in memory (at most "
-                f"{self._spill.limit} messages) and transactions are not acknowledged, so the "
-                "chargers keep them; free disk space (or end the other process holding the "
-                "file)",
-                at=self._clock.now(),
-                level="error",
-                data={"path": str(self.path), "error": error},
-            )
-        )
-
-    def _recovered(self) -> None:
-        st = self._spill.state()
-        since = st.since or self._clock.now()
-        self._spill.since, self._spill.error, self._spill.announced = None, None, False
-        log.info("store.recovered", degraded_s=(self._clock.now() - since).total_seconds())
-        self.notify(
-            Notification(
-                kind="store_degraded",
-                message=f"the state file {self.path} is written again; everything kept in "
-                f"memory is stored ({st.dropped} messages did not fit since the start)",
-                at=self._clock.now(),
-                level="info",
-                data={"path": str(self.path), "recovered": True, "dropped": st.dropped},
-            )
-        )
 
     # ---------------------------------------------------------------- snapshot
 
