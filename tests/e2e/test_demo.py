@@ -168,7 +168,7 @@ async def test_a_bad_mqtt_address_is_one_line(tmp_path: Path) -> None:
 
 async def test_demo_day_with_an_ocpp_2_1_charger(tmp_path: Path) -> None:
     out = tmp_path / "demo21"
-    code, stdout, stderr = await demo(out, "--ocpp", "2.1", "--speed", "4800")
+    code, stdout, stderr = await demo(out, "--ocpp", "2.1", "--speed", "2400")
     assert code == 0, stdout[-2000:] + stderr[-2000:]
     assert "charger: simulated, OCPP 2.1" in stdout
     summary = json.loads((out / "summary.json").read_text())
