@@ -7,37 +7,34 @@ in config_init.py and `config check` in config_check.py; the names below keep wo
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from v2g_gateway.config_base import CredentialName, Section, at_most_one
 from v2g_gateway.config_load import load_config, parse_config
+from v2g_gateway.config_network import MqttSection, WebSection, is_loopback_host
 from v2g_gateway.credentials import read_secret
 from v2g_gateway.home.config import HomeSection
 
-__all__ = ["Config", "load_config", "parse_config", "read_secret"]
+__all__ = [
+    "Config",
+    "MqttSection",
+    "WebSection",
+    "is_loopback_host",
+    "load_config",
+    "parse_config",
+    "read_secret",
+]
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Percent = Annotated[float, Field(ge=0, le=100)]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-# A credential is a file name in the credentials folder (and in $CREDENTIALS_DIRECTORY).
-CredentialName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@+-]{1,200}$")]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _at_most_one(model: BaseModel, *names: str) -> None:
-    given = [n for n in names if getattr(model, n) is not None]
-    if len(given) > 1:
-        raise ValueError(f"give only one of {', '.join(names)} (got {', '.join(given)})")
 
 
 def parse_hhmm(value: str) -> time:
@@ -105,7 +102,7 @@ class OcppSection(Section):
 
     @model_validator(mode="after")
     def _tls_files(self) -> OcppSection:
-        _at_most_one(self, "tls_key_file", "tls_key_credential")
+        at_most_one(self, "tls_key_file", "tls_key_credential")
         no_key = self.tls_key_file is None and self.tls_key_credential is None
         if self.security_profile >= 2 and (self.tls_cert_file is None or no_key):
             raise ValueError(
@@ -141,7 +138,7 @@ class ChargerSection(Section):
 
     @model_validator(mode="after")
     def _one_secret(self) -> ChargerSection:
-        _at_most_one(self, "password", "password_file", "credential")
+        at_most_one(self, "password", "password_file", "credential")
         return self
 
 
@@ -225,7 +222,7 @@ class PricesSection(Section):
 
     @model_validator(mode="after")
     def _source_needs(self) -> PricesSection:
-        _at_most_one(self, "token", "token_file", "credential")
+        at_most_one(self, "token", "token_file", "credential")
         if self.source == "tariff" and not self.tariff:
             raise ValueError("source = 'tariff' needs at least one [[prices.tariff]] period")
         if self.source == "csv" and self.csv_file is None:
@@ -309,77 +306,6 @@ class OutageSection(Section):
                 "that exact topic"
             )
         return v
-
-
-class MqttSection(Section):
-    enabled: bool = True
-    host: str = "localhost"
-    port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password: str | None = None
-    password_file: Path | None = None
-    credential: CredentialName | None = None
-    protocol: Literal["3.1.1", "5"] = "5"
-    tls: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    key_credential: CredentialName | None = None  # the client key as a credential
-    topic_prefix: str = Field(default="v2g", pattern=r"^[^#+]+$")
-    homeassistant_discovery: bool = True
-    discovery_prefix: str = "homeassistant"
-    min_publish_interval_s: float = Field(default=1.0, ge=0)
-    # Bigger payloads are refused unread; a command gets a reply naming the size.
-    max_payload_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
-    # Non-empty: a command must carry an MQTT 5 user property client_id or username with one of
-    # these values. Defence in depth only: the broker's ACL is the real control (docs/mqtt.md).
-    command_clients: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()
-
-    @model_validator(mode="after")
-    def _one_secret(self) -> MqttSection:
-        _at_most_one(self, "password", "password_file", "credential")
-        _at_most_one(self, "key_file", "key_credential")
-        if self.command_clients and self.protocol != "5":
-            raise ValueError(
-                'command_clients needs protocol = "5" (MQTT 3.1.1 has no user properties)'
-            )
-        return self
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class WebSection(Section):
-    """The local web app (v2g_gateway/web). Absent table: the web app is off (docs/web.md)."""
-
-    enabled: bool = True
-    host: str = "0.0.0.0"
-    port: int = Field(default=8080, ge=0, le=65535)
-    password: str | None = Field(default=None, min_length=8, max_length=200, repr=False)
-    password_file: Path | None = None
-    credential: CredentialName | None = None  # a file in the credentials folder (credentials.py)
-    tls: bool | None = None  # None: HTTPS when [ocpp] has tls_cert_file and tls_key_file
-    session_days: float = Field(default=30.0, gt=0, le=365)
-    live_interval_s: float = Field(default=1.0, ge=0, le=60)  # at most one live update per this
-
-    @model_validator(mode="after")
-    def _secret(self) -> WebSection:
-        given = [x for x in (self.password, self.password_file, self.credential) if x is not None]
-        if len(given) > 1:
-            raise ValueError("give only one of password, password_file, credential")
-        if self.enabled and not given and not is_loopback_host(self.host):
-            raise ValueError(
-                f"the web app listens on {self.host!r}: give password, password_file or "
-                "credential (only a loopback host such as 127.0.0.1 may go without)"
-            )
-        return self
 
 
 class Config(Section):
