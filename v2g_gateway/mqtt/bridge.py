@@ -21,25 +21,19 @@ import aiomqtt
 import structlog
 from paho.mqtt.properties import Properties
 
-from v2g_gateway import __version__
 from v2g_gateway.bus import Changed
 from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config
 from v2g_gateway.dispatch.policy import Policy, PolicyError
 from v2g_gateway.errors import StoreError
-from v2g_gateway.model import ChargerState, Notification, Snapshot, VehicleState
+from v2g_gateway.model import Notification, Snapshot
 from v2g_gateway.mqtt import inbound
 from v2g_gateway.mqtt.announce import announce
+from v2g_gateway.mqtt.bodies import Bodies
 from v2g_gateway.mqtt.commands import ChargingControl, CommandError, Commands
 from v2g_gateway.mqtt.connection import Backoff, client_options
 from v2g_gateway.mqtt.discovery import Discovery
-from v2g_gateway.mqtt.payloads import (
-    charger_body,
-    encode,
-    event_body,
-    last_command_body,
-    vehicle_body,
-)
+from v2g_gateway.mqtt.payloads import encode, event_body, last_command_body
 from v2g_gateway.mqtt.soc_input import take_report
 from v2g_gateway.mqtt.topics import Topics
 from v2g_gateway.store import Store
@@ -97,8 +91,19 @@ class MqttBridge:
         # Odometer/range from a vehicle's own topic: shown, never used for decisions.
         self._vehicle_extra: dict[str, dict[str, float]] = {}
         self._too_large: set[str] = set()  # topics already logged for an oversized payload
-        self._started = monotonic()
         self._last_command: dict[str, Any] | None = None
+        started = monotonic()
+        self._bodies = Bodies(
+            cfg,
+            store,
+            policy,
+            self._discovery,
+            prices_view=prices_view,
+            health_view=health_view,
+            vehicle_extra=self._vehicle_extra,
+            last_command=lambda: self._last_command,
+            uptime_s=lambda: round(self._mono() - started),
+        )
         self.published = 0  # state messages sent (the benchmark reads it)
         self.connections = 0  # successful connections so far
         self.attempts = 0
@@ -311,51 +316,7 @@ class MqttBridge:
 
     def render(self, kind: str, key: str | None, snap: Snapshot) -> dict[str, Any] | None:
         """The JSON body of one retained topic."""
-        if kind == "charger" and key is not None:
-            ch = snap.chargers.get(key) or ChargerState(charger_id=key)
-            return charger_body(self._cfg, ch, snap.grid_outage, snap)
-        if kind == "vehicle" and key is not None:
-            v = snap.vehicles.get(key) or VehicleState(vehicle_id=key)
-            body = vehicle_body(self._cfg, self._policy, v, snap, self._store.load_plan(key))
-            extra = self._vehicle_extra.get(key, {})
-            body["odometer_km"] = extra.get("odometer_km")
-            body["range_km"] = extra.get("range_km")
-            return body
-        if kind == "plan" and key is not None:
-            return self._store.load_plan(key) or {
-                "vehicle_id": key,
-                "created_at": None,
-                "cost": None,
-                "revenue": None,
-                "target_at_risk": None,
-                "slots": [],
-            }
-        if kind == "plans":
-            plans = {v.id: self._store.load_plan(v.id) for v in self._cfg.vehicles}
-            return {"gateway_id": self._cfg.gateway.id, "vehicles": plans}
-        if kind == "prices" and self._prices_view is not None:
-            return {**self._prices_view(), "updated_at": snap.taken_at.isoformat()}
-        if kind == "gateway":
-            return self._gateway_body(snap)
-        if kind == "discovery" and key is not None:
-            return self._discovery.configs(snap).get(key)
-        if kind == "last_command":
-            return self._last_command
-        return None
-
-    def _gateway_body(self, snap: Snapshot) -> dict[str, Any]:
-        health = self._health_view() if self._health_view is not None else {}
-        return {
-            "gateway_id": self._cfg.gateway.id,
-            "version": __version__,
-            "uptime_s": health.get("uptime_s", round(self._mono() - self._started)),
-            "grid_outage": snap.grid_outage,
-            "v2g_enabled": bool(self._policy.preference("v2g_enabled")),
-            "chargers": sorted(c.id for c in self._cfg.chargers),
-            "vehicles": sorted(v.id for v in self._cfg.vehicles),
-            "health": health,
-            "updated_at": snap.taken_at.isoformat(),
-        }
+        return self._bodies.render(kind, key, snap)
 
     # ------------------------------------------------------------------ incoming
 
