@@ -24,7 +24,7 @@ from v2g_gateway.clock import Clock
 from v2g_gateway.config import Config
 from v2g_gateway.grid.energy import BackupEnergy
 from v2g_gateway.grid.payload import GridPayloadError, Verdict, parse_grid, parse_home_power
-from v2g_gateway.grid.sources import Source
+from v2g_gateway.grid.sources import Source, describe, duration, label, origin
 from v2g_gateway.model import GRID_HINT, EvseState, Notification
 from v2g_gateway.store import Store
 
@@ -276,7 +276,7 @@ class OutageDetector:
         for s in self._sources.values():
             s.settle(now, self._debounce, self._holdoff)
         confirmed = [s for s in self._sources.values() if s.confirmed == "outage"]
-        enough = len({_origin(s.name) for s in confirmed}) >= self._o.confirm_sources
+        enough = len({origin(s.name) for s in confirmed}) >= self._o.confirm_sources
         if enough and not self._outage:
             self._declare(now, confirmed)
         elif not enough and self._outage:
@@ -298,7 +298,7 @@ class OutageDetector:
             ev for ch in snap.chargers.values() if ch.online for ev in ch.evses.values()
         ]
         self._energy.start(now, evses)
-        why = ", ".join(_describe(s) for s in evidence)
+        why = ", ".join(describe(s) for s in evidence)
         how = "following the home's load" if self._following(now) else "fixed power"
         log.warning("grid.outage", evidence=why, backup_w=self._backup_w)
         self._store.notify(
@@ -331,7 +331,7 @@ class OutageDetector:
         self._store.notify(
             Notification(
                 kind="grid_restored",
-                message=f"Grid power is back after {_duration(minutes)}; the car supplied "
+                message=f"Grid power is back after {duration(minutes)}; the car supplied "
                 f"{wh / 1000.0:.2f} kWh to the home during the outage. Back to the plan.",
                 at=now,
                 data={
@@ -383,42 +383,10 @@ class OutageDetector:
             self._store.notify(
                 Notification(
                     kind="grid_unknown",
-                    message=f"{_label(name)} has been silent for over {secs:g} s: the grid "
+                    message=f"{label(name)} has been silent for over {secs:g} s: the grid "
                     f"state is unknown (keeping '{state}')",
                     at=now,
                     level="warning",
                     data={"source": name, "state": state},
                 )
             )
-
-
-def _origin(name: str) -> str:
-    """Independent evidence comes from different devices: one charger is one origin."""
-    kind, _, key = name.partition(":")
-    return f"charger:{key}" if kind in ("charger", "event") else name
-
-
-def _label(name: str) -> str:
-    kind, _, key = name.partition(":")
-    return {"mqtt": "grid meter", "charger": "charger", "event": "charger"}.get(kind, kind) + (
-        f" {key}"
-    )
-
-
-def _describe(s: Source) -> str:
-    kind = s.name.partition(":")[0]
-    if kind == "charger" and s.value is not None:
-        return f"{_label(s.name)} measures {s.value:.0f} V"
-    if s.value is not None:
-        return f"{_label(s.name)} reads {s.value:g}"
-    if kind == "event":
-        return f"{_label(s.name)} reported a grid loss"
-    return f"{_label(s.name)} says outage"
-
-
-def _duration(minutes: float) -> str:
-    if minutes < 1:
-        return f"{minutes * 60:.0f} s"
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    return f"{minutes / 60:.1f} h"

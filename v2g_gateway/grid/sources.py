@@ -76,3 +76,38 @@ class Source:
             "last_heard": None if self.last_heard is None else self.last_heard.isoformat(),
             "silent": self.silent(now),
         }
+
+
+# ---------------------------------------------------------------- in words
+
+
+def origin(name: str) -> str:
+    """Independent evidence comes from different devices: one charger is one origin."""
+    kind, _, key = name.partition(":")
+    return f"charger:{key}" if kind in ("charger", "event") else name
+
+
+def label(name: str) -> str:
+    kind, _, key = name.partition(":")
+    return {"mqtt": "grid meter", "charger": "charger", "event": "charger"}.get(kind, kind) + (
+        f" {key}"
+    )
+
+
+def describe(s: Source) -> str:
+    kind = s.name.partition(":")[0]
+    if kind == "charger" and s.value is not None:
+        return f"{label(s.name)} measures {s.value:.0f} V"
+    if s.value is not None:
+        return f"{label(s.name)} reads {s.value:g}"
+    if kind == "event":
+        return f"{label(s.name)} reported a grid loss"
+    return f"{label(s.name)} says outage"
+
+
+def duration(minutes: float) -> str:
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
