@@ -21,7 +21,8 @@ from ocpp.messages import CallResult as LibCallResult
 from ocpp.v201 import ChargePoint
 from websockets.asyncio.server import ServerConnection
 
-from v2g_gateway.csms import frames
+from v2g_gateway.csms import boot_answers, frames
+from v2g_gateway.csms.boot_answers import BOOT_RETRY_S
 from v2g_gateway.csms.commands import CallErrorReply
 from v2g_gateway.csms.frames import Call, FrameError
 from v2g_gateway.csms.leniency import accept, accept_answer, v2x_powers
@@ -54,7 +55,6 @@ Handler = Callable[[Payload], Payload]
 __all__ = ["BOOT_RETRY_S", "Session", "grid_hint"]
 
 # How soon a charger answered Pending (gateway not ready) boots again, in seconds.
-BOOT_RETRY_S = 30
 # TransactionEvents a reconnecting charger may replay (offline = true) outside the flood guard
 # in one session: more than the offline queue of any charger we know (the simulator keeps 2,000).
 OFFLINE_ALLOWANCE = 10_000
@@ -240,24 +240,10 @@ class Session(ChargePoint):  # type: ignore[misc]  # ocpp is untyped
             after(read.payload)
 
     def _pending(self) -> Payload:
-        return {
-            "currentTime": iso(self._clock.now()),
-            "interval": BOOT_RETRY_S,
-            "status": "Pending",
-        }
+        return boot_answers.pending(self._clock.now())
 
     def _rejected(self, exc: FrameError) -> Payload:
-        """A BootNotification the gateway cannot read: Rejected (retry later), saying why."""
-        return {
-            "currentTime": iso(self._clock.now()),
-            "interval": BOOT_RETRY_S * 10,
-            "status": "Rejected",
-            # reasonCode is 20 characters at most; the OCPP error code goes with the detail.
-            "statusInfo": {
-                "reasonCode": "InvalidValue",
-                "additionalInfo": f"{exc.code}: {exc.description}"[:512],
-            },
-        }
+        return boot_answers.rejected(self._clock.now(), exc)
 
     def v2x(self, evse_id: int) -> bool:
         """Whether the car at this EVSE may discharge as far as the protocol says (2.0.1 says
