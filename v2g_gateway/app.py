@@ -93,6 +93,7 @@ class Gateway:
             self.csms.commands,
             self.clock,
             plan_lookup=self.replanner.lookup,
+            plan_round=self.replanner.begin_round,
             plan_ahead=self.replanner.ahead,
             outage_view=self.grid.state,
             home=self.home,

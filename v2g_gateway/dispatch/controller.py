@@ -88,6 +88,7 @@ class Controller(Acting):
         clock: Clock,
         *,
         plan_lookup: PlanLookup | None = None,
+        plan_round: Callable[[datetime], None] | None = None,
         plan_ahead: PlanAhead | None = None,
         outage_view: OutageView | None = None,
         home: HomeView | None = None,
@@ -99,6 +100,7 @@ class Controller(Acting):
         self._commands = commands
         self._clock = clock
         self._plan_lookup = plan_lookup
+        self._plan_round = plan_round
         self._plan_ahead = plan_ahead
         self._outage_view = outage_view
         self._evses: dict[tuple[str, int], Evse] = {}
@@ -183,6 +185,11 @@ class Controller(Acting):
             if (ch := self._store.charger_state(s.charger_id)) is not None and ch.online
         ]
         self._site.begin(mono, plugged, self._evses)
+        if self._plan_round is not None and plugged:
+            try:
+                self._plan_round(now)
+            except Exception as exc:  # each EVSE then asks for the plan itself
+                log.exception("dispatch.plan_round_failed", error=repr(exc))
         for i, (session, _) in enumerate(plugged):
             if i:
                 # Let chargers' messages through between EVSEs (a round with many cars is
