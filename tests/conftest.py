@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a real mosquitto broker per test."""
+"""Fixtures shared by every test folder: a real mosquitto broker per test, and the socket a
+daemon started as a process tells its readiness on (sd_notify)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_support import Notify
 from mosquitto import Broker, start_broker
 
 
@@ -15,3 +17,11 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
     broker = start_broker(tmp_path / "mosquitto")
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[Notify]:
+    """The NOTIFY_SOCKET of a daemon run as a process (READY=1, STOPPING=1)."""
+    n = Notify(tmp_path / "notify.sock")
+    yield n
+    n.close()

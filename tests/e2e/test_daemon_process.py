@@ -10,10 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from daemon_support import Notify, start_daemon
 from mosquitto import free_port
 from websockets.asyncio.client import connect
@@ -55,13 +53,6 @@ port = {free_port()}
     )
     (tmp / "garage.secret").write_text(PASSWORD + "\n")
     return path
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[Notify]:
-    n = Notify(tmp_path / "notify.sock")
-    yield n
-    n.close()
 
 
 def start(config: Path, notify: Notify, log: Path) -> subprocess.Popen[bytes]:

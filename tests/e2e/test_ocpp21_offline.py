@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from daemon_support import Notify, start_daemon
 from mosquitto import free_port
 
@@ -65,13 +63,6 @@ port = {free_port()}
     )
     (tmp / "garage.secret").write_text(PASSWORD + "\n")
     return path
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[Notify]:
-    n = Notify(tmp_path / "notify.sock")
-    yield n
-    n.close()
 
 
 async def until(sim: SimulatedCharger, check: object, what: str, within_s: float) -> None:

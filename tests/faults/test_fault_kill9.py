@@ -11,12 +11,10 @@ import asyncio
 import contextlib
 import signal
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import tomli_w
 from fault_support import (
     PASSWORD,
@@ -34,13 +32,6 @@ from v2g_gateway.clock import ManualClock
 from v2g_gateway.config import parse_config
 from v2g_gateway.model import Override, OverrideKind
 from v2g_gateway.store import Store
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[Notify]:
-    n = Notify(tmp_path / "notify.sock")
-    yield n
-    n.close()
 
 
 def composite_limit(sim: SimulatedCharger) -> float:

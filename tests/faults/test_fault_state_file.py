@@ -12,11 +12,9 @@ import random
 import signal
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import tomli_w
 from fault_support import Notify, config_dict, free_port, integrity, start_daemon
 
@@ -26,13 +24,6 @@ from v2g_gateway.model import Override, OverrideKind
 from v2g_gateway.store import Store
 
 EXIT_USAGE = 2
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[Notify]:
-    n = Notify(tmp_path / "notify.sock")
-    yield n
-    n.close()
 
 
 def setup(tmp_path: Path) -> tuple[Path, Path]:

@@ -14,25 +14,16 @@ import contextlib
 import json
 import signal
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import tomli_w
 from fault_support import BOOT, Link, Notify, config_dict, free_port, start_daemon
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 PASSWORDS = {"garage": "garage-password-0123456", "carport": "carport-password-0123456"}
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[Notify]:
-    n = Notify(tmp_path / "notify.sock")
-    yield n
-    n.close()
 
 
 async def open_link(port: int, charger: str) -> Link:
